@@ -1,0 +1,10 @@
+# SPDX-License-Identifier: Apache-2.0
+# Finds the packages the library links and resolves Paho's target name once.
+include_guard(GLOBAL)
+
+find_package(Threads REQUIRED)
+find_package(OpenSSL 3.0 REQUIRED COMPONENTS Crypto SSL)
+find_package(PahoMqttCpp CONFIG REQUIRED)
+
+include(SecureMqttPahoTarget)
+securemqtt_resolve_paho_target(SECUREMQTT_PAHO_TARGET)

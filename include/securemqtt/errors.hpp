@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+// The two error channels: exceptions for configuration/TLS/connection problems, and
+// RejectReason values for messages that fail verification.
+#pragma once
+
+#include <securemqtt/export.hpp>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace securemqtt {
+
+/// Base of every exception securemqtt throws. what() is one line naming the file or peer
+/// concerned and the cause, and never contains key material.
+class SECUREMQTT_EXPORT Error : public std::runtime_error {
+public:
+    explicit Error(const std::string& message);
+};
+
+/// Bad configuration: a missing or malformed key file, a key that is too short, an unknown key
+/// id, an invalid topic filter, an option out of range.
+class SECUREMQTT_EXPORT ConfigError : public Error {
+public:
+    explicit ConfigError(const std::string& message);
+};
+
+/// A TLS credential or handshake problem (certificate, key, CA, verification).
+class SECUREMQTT_EXPORT TlsError : public Error {
+public:
+    explicit TlsError(const std::string& message);
+};
+
+/// The broker could not be reached, or refused or dropped the connection.
+class SECUREMQTT_EXPORT ConnectionError : public Error {
+public:
+    explicit ConnectionError(const std::string& message);
+};
+
+/// Signing was refused: no signing key, the key is outside its validity window or scope, or
+/// the stream's counter is exhausted (it never wraps).
+class SECUREMQTT_EXPORT SigningError : public Error {
+public:
+    explicit SigningError(const std::string& message);
+};
+
+/// Why a received message was not delivered. A closed set: programs may switch on it.
+///
+/// Verification checks in this order and reports the first failure: size, parse, key lookup,
+/// key validity and topic scope, MAC, freshness, replay. Nothing reaches the application before
+/// the MAC has been checked.
+enum class RejectReason : std::uint8_t {
+    malformed,               ///< not a v1 envelope: bad magic, truncated, trailing bytes, bad field
+    unsupported_version,     ///< an envelope format version this library does not speak
+    unsupported_algorithm,   ///< a MAC algorithm id other than HMAC-SHA256
+    unknown_key,             ///< the key id is not in the keyring
+    key_not_valid,           ///< the key exists but is outside its validity window now
+    key_not_allowed_for_topic,  ///< the key's topic scope does not cover the arrival topic
+    bad_mac,                 ///< the tag does not match: altered, moved to another topic, wrong key
+    too_old,                 ///< the timestamp is older than the allowed age
+    from_future,             ///< the timestamp is further ahead than the allowed clock skew
+    replayed,                ///< this stream's counter was already seen, or is behind the window
+    too_large,               ///< the envelope exceeds the configured maximum size
+};
+
+/// Number of RejectReason values, for per-reason counters.
+inline constexpr std::size_t reject_reason_count = 11;
+
+/// The reason's stable snake_case name, e.g. "bad_mac"; used in logs and by the example programs.
+SECUREMQTT_EXPORT std::string_view to_string(RejectReason reason) noexcept;
+
+}  // namespace securemqtt

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// ReplayGuard: freshness (timestamp window) and anti-replay (per-stream sliding counter window)
+// for messages whose MAC has already been checked.
+#pragma once
+
+#include <securemqtt/errors.hpp>
+#include <securemqtt/export.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+namespace securemqtt {
+
+/// What happens to retained messages, which a new subscriber receives long after they were
+/// signed.
+enum class RetainedPolicy {
+    /// Retained messages are judged like live ones: older than max_age_ms is too_old.
+    same_as_live,
+    /// Default. A message the broker delivered as retained AND that the sender signed with the
+    /// retain flag may be up to max_retained_age_ms old. The flag is covered by the MAC, so a
+    /// live message cannot be passed off as a retained one. Counters are checked as usual.
+    allow_older,
+};
+
+/// Settings of a ReplayGuard. The defaults suit devices with NTP-synchronised clocks.
+struct ReplayGuardOptions {
+    /// Anti-replay window in counters: a multiple of 64 from 64 to 65536. A message more than
+    /// this many counters behind the newest one seen from its stream is rejected as replayed.
+    std::size_t window_size = 1024;
+    /// Most (key id, stream id) pairs tracked at once; the least recently used is evicted
+    /// beyond it (see docs/envelope-v1.md, "Replay protection"). At least 1.
+    std::size_t max_streams = 10000;
+    /// Oldest acceptable timestamp, in ms before now (default 5 minutes).
+    std::int64_t max_age_ms = 5 * 60 * 1000;
+    /// Furthest a timestamp may be ahead of now, in ms (default 60 seconds).
+    std::int64_t max_future_skew_ms = 60 * 1000;
+    /// How retained messages are judged.
+    RetainedPolicy retained_policy = RetainedPolicy::allow_older;
+    /// Oldest acceptable retained message under allow_older, in ms (default 24 hours).
+    std::int64_t max_retained_age_ms = 24LL * 60 * 60 * 1000;
+};
+
+/// The facts about one authenticated message that the guard judges.
+struct StreamPosition {
+    std::string_view key_id;    ///< at most 64 bytes
+    std::uint64_t stream_id = 0;
+    std::uint64_t counter = 0;
+    std::int64_t timestamp_ms = 0;
+    /// True when the broker delivered the message as retained and the envelope carries the
+    /// retain flag; then the retained policy applies.
+    bool retained = false;
+};
+
+/// Freshness and anti-replay state for all streams a receiver sees.
+///
+/// For each (key id, stream id) it keeps the highest counter accepted and a bitmap of the
+/// window_size counters below it, as IPsec and DTLS do. A message is admitted at most once, so a
+/// QoS 1 redelivery of a message already accepted is rejected as replayed: the application sees
+/// each message once. Memory is bounded by max_streams * bytes_per_stream(). Thread-safe.
+class SECUREMQTT_EXPORT ReplayGuard {
+public:
+    /// Throws ConfigError when an option is out of range.
+    explicit ReplayGuard(ReplayGuardOptions options = {});
+    ~ReplayGuard();
+    ReplayGuard(const ReplayGuard&) = delete;
+    ReplayGuard& operator=(const ReplayGuard&) = delete;
+
+    /// Judges a message at time `now_ms`: too_old, from_future, replayed, or admitted (returns
+    /// no reason) — in which case its counter is recorded. Call it only after the MAC has been
+    /// verified, or an attacker could fill the windows. Never throws; if memory for a new
+    /// stream cannot be had, the message is rejected as replayed (fail closed).
+    [[nodiscard]] std::optional<RejectReason> admit(const StreamPosition& position,
+                                                    std::int64_t now_ms) noexcept;
+
+    /// Checks only the timestamp window, without recording anything.
+    [[nodiscard]] std::optional<RejectReason> check_freshness(const StreamPosition& position,
+                                                              std::int64_t now_ms) const noexcept;
+
+    /// Number of streams currently tracked.
+    std::size_t tracked_streams() const;
+    /// Number of streams evicted so far to stay within max_streams.
+    std::uint64_t evictions() const;
+    /// Approximate bytes of memory one tracked stream costs with this guard's window size.
+    std::size_t bytes_per_stream() const noexcept;
+    /// The options in force.
+    const ReplayGuardOptions& options() const noexcept;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace securemqtt

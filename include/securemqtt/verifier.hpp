@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+// Verifier: checks a received envelope and yields either the verified message or the reason
+// it was rejected. Values, not exceptions: rejection is an expected outcome on the hot path.
+#pragma once
+
+#include <securemqtt/bytes.hpp>
+#include <securemqtt/clock.hpp>
+#include <securemqtt/envelope.hpp>
+#include <securemqtt/errors.hpp>
+#include <securemqtt/export.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace securemqtt {
+
+class Keyring;
+class ReplayGuard;
+
+/// Settings of a Verifier.
+struct VerifierOptions {
+    /// Envelopes larger than this are rejected as too_large before any parsing. At most
+    /// max_envelope_size_limit.
+    std::size_t max_envelope_size = default_max_envelope_size;
+    /// Time source for freshness and key validity; empty means system_clock_ms().
+    Clock clock;
+};
+
+/// A message whose MAC, key, topic scope, freshness and counter all checked out.
+///
+/// Views point into the envelope buffer and topic passed to Verifier::verify(): copy what you
+/// keep beyond their lifetime.
+struct VerifiedMessage {
+    std::string_view topic;
+    ByteView payload;
+    std::string_view key_id;
+    std::uint64_t stream_id = 0;
+    std::uint64_t counter = 0;
+    std::int64_t timestamp_ms = 0;
+    bool retained = false;  ///< delivered as retained and signed with the retain flag
+};
+
+/// The outcome of Verifier::verify(): a VerifiedMessage, or a RejectReason.
+class [[nodiscard]] VerifyResult {
+public:
+    VerifyResult(const VerifiedMessage& message) noexcept : message_(message), ok_(true) {}
+    VerifyResult(RejectReason reason) noexcept : reason_(reason) {}
+    bool ok() const noexcept { return ok_; }
+    explicit operator bool() const noexcept { return ok_; }
+    /// Why the message was rejected; meaningful only when !ok().
+    RejectReason reason() const noexcept { return reason_; }
+    /// The verified message; throws std::logic_error when !ok(), so a rejected payload cannot
+    /// be read by mistake.
+    const VerifiedMessage& message() const;
+
+private:
+    VerifiedMessage message_{};
+    RejectReason reason_ = RejectReason::malformed;
+    bool ok_ = false;
+};
+
+/// Verifies envelopes against a keyring and a replay guard.
+///
+/// Order: size, decode, key lookup, key validity and topic scope, MAC (constant-time
+/// comparison), freshness, replay. Thread-safe; allocates nothing per message (a new sender
+/// stream costs one entry in the replay guard).
+class SECUREMQTT_EXPORT Verifier {
+public:
+    /// `guard` may be shared by several verifiers that must not accept the same message twice;
+    /// null creates a private guard with default options. Throws ConfigError when `keyring` is
+    /// null or max_envelope_size is 0 or above the limit.
+    Verifier(std::shared_ptr<const Keyring> keyring, std::shared_ptr<ReplayGuard> guard = nullptr,
+             VerifierOptions options = {});
+    ~Verifier();
+    Verifier(const Verifier&) = delete;
+    Verifier& operator=(const Verifier&) = delete;
+
+    /// Verifies `envelope` as received on `topic`. `retained` is the MQTT retain flag of the
+    /// delivery. Never throws.
+    VerifyResult verify(std::string_view topic, ByteView envelope, bool retained = false) const noexcept;
+
+    /// The replay guard in use.
+    ReplayGuard& replay_guard() const noexcept { return *guard_; }
+
+private:
+    std::shared_ptr<const Keyring> keyring_;
+    std::shared_ptr<ReplayGuard> guard_;
+    VerifierOptions options_;
+};
+
+}  // namespace securemqtt

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <securemqtt/errors.hpp>
+
+namespace securemqtt {
+
+Error::Error(const std::string& message) : std::runtime_error(message) {}
+ConfigError::ConfigError(const std::string& message) : Error(message) {}
+TlsError::TlsError(const std::string& message) : Error(message) {}
+ConnectionError::ConnectionError(const std::string& message) : Error(message) {}
+SigningError::SigningError(const std::string& message) : Error(message) {}
+
+std::string_view to_string(RejectReason reason) noexcept {
+    switch (reason) {
+    case RejectReason::malformed: return "malformed";
+    case RejectReason::unsupported_version: return "unsupported_version";
+    case RejectReason::unsupported_algorithm: return "unsupported_algorithm";
+    case RejectReason::unknown_key: return "unknown_key";
+    case RejectReason::key_not_valid: return "key_not_valid";
+    case RejectReason::key_not_allowed_for_topic: return "key_not_allowed_for_topic";
+    case RejectReason::bad_mac: return "bad_mac";
+    case RejectReason::too_old: return "too_old";
+    case RejectReason::from_future: return "from_future";
+    case RejectReason::replayed: return "replayed";
+    case RejectReason::too_large: return "too_large";
+    }
+    return "unknown";
+}
+
+}  // namespace securemqtt

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// The inside of Keyring, shared with Signer and Verifier.
+#pragma once
+
+#include "mac.hpp"
+
+#include <securemqtt/keyring.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace securemqtt {
+
+/// One key: its id, its pre-keyed MAC state and its policy. Immutable once made; shared with
+/// any Signer or Verifier using it, so removing it from the keyring never pulls it from under
+/// a MAC in progress.
+struct KeyEntry {
+    KeyEntry(std::string key_id, ByteView key, KeyOptions key_options)
+        : id(std::move(key_id)), mac(key), options(std::move(key_options)) {}
+
+    bool valid_at(std::int64_t now_ms) const noexcept;
+    bool allows_topic(std::string_view topic) const noexcept;
+
+    const std::string id;
+    const detail::MacKey mac;
+    const KeyOptions options;
+};
+
+struct Keyring::Impl {
+    Logger logger;
+    mutable std::mutex mutex;
+    std::map<std::string, std::shared_ptr<const KeyEntry>, std::less<>> keys;
+    std::shared_ptr<const KeyEntry> signing;
+
+    std::shared_ptr<const KeyEntry> find(std::string_view key_id) const;
+    std::shared_ptr<const KeyEntry> signing_key() const;
+    void log(LogLevel level, const std::string& message) const noexcept;
+};
+
+}  // namespace securemqtt

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// MacKey: one HMAC-SHA256 key, keyed once, computing MACs from many threads.
+#pragma once
+
+#include <securemqtt/bytes.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+typedef struct evp_mac_ctx_st EVP_MAC_CTX;
+
+namespace securemqtt::detail {
+
+using MacTag = std::array<std::uint8_t, 32>;
+
+/// Keying HMAC derives the inner and outer pad states; doing it once per key and re-initialising
+/// a keyed EVP_MAC_CTX per message (EVP_MAC_init with no key) is about four times faster than
+/// the one-shot HMAC() at 256 bytes. A context serves one thread at a time, so idle contexts wait
+/// in a small pool; a thread that finds the pool empty duplicates the keyed prototype.
+class MacKey {
+public:
+    /// Keys a prototype context. Throws Error with OpenSSL's reason on failure.
+    explicit MacKey(ByteView key);
+    ~MacKey();
+    MacKey(const MacKey&) = delete;
+    MacKey& operator=(const MacKey&) = delete;
+
+    /// MAC of the concatenation of `parts`. Returns false only when OpenSSL fails (out of
+    /// memory), in which case `out` is zeroed.
+    bool compute(const ByteView* parts, std::size_t count, MacTag& out) const noexcept;
+
+private:
+    EVP_MAC_CTX* acquire() const noexcept;
+    void release(EVP_MAC_CTX* ctx) const noexcept;
+
+    static constexpr std::size_t pool_capacity = 8;
+    EVP_MAC_CTX* prototype_ = nullptr;
+    mutable std::mutex mutex_;
+    mutable std::vector<EVP_MAC_CTX*> pool_;  // capacity reserved up front: no allocation later
+};
+
+/// Constant-time equality of two tags (CRYPTO_memcmp).
+bool tags_equal(const std::uint8_t* a, const std::uint8_t* b, std::size_t size) noexcept;
+
+}  // namespace securemqtt::detail

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <securemqtt/topic.hpp>
+
+#include <cstddef>
+
+namespace securemqtt {
+namespace {
+
+constexpr std::size_t max_topic_size = 65535;
+
+bool has_nul(std::string_view s) noexcept { return s.find('\0') != std::string_view::npos; }
+
+// Splits off the next level of `s` at `pos`; returns false when no level is left.
+bool next_level(std::string_view s, std::size_t& pos, std::string_view& level) noexcept {
+    if (pos > s.size()) return false;
+    const std::size_t slash = s.find('/', pos);
+    const std::size_t end = slash == std::string_view::npos ? s.size() : slash;
+    level = s.substr(pos, end - pos);
+    pos = end + 1;
+    return true;
+}
+
+}  // namespace
+
+bool is_valid_topic_name(std::string_view topic) noexcept {
+    return !topic.empty() && topic.size() <= max_topic_size && !has_nul(topic) &&
+           topic.find_first_of("+#") == std::string_view::npos;
+}
+
+bool is_valid_topic_filter(std::string_view filter) noexcept {
+    if (filter.empty() || filter.size() > max_topic_size || has_nul(filter)) return false;
+    std::size_t pos = 0;
+    std::string_view level;
+    while (next_level(filter, pos, level)) {
+        const bool last = pos > filter.size();
+        if (level.find_first_of("+#") == std::string_view::npos) continue;
+        if (level == "+") continue;
+        if (level == "#" && last) continue;
+        return false;
+    }
+    return true;
+}
+
+bool topic_matches(std::string_view filter, std::string_view topic) noexcept {
+    if (!is_valid_topic_filter(filter) || !is_valid_topic_name(topic)) return false;
+    // MQTT 4.7.2: wildcards at the first level do not match topics starting with '$'.
+    if (topic.front() == '$' && (filter.front() == '+' || filter.front() == '#')) return false;
+
+    std::size_t fpos = 0;
+    std::size_t tpos = 0;
+    std::string_view flevel;
+    std::string_view tlevel;
+    while (next_level(filter, fpos, flevel)) {
+        if (flevel == "#") return true;  // also matches the parent level: "a/#" matches "a"
+        if (!next_level(topic, tpos, tlevel)) return false;
+        if (flevel != "+" && flevel != tlevel) return false;
+    }
+    return tpos > topic.size();  // every topic level consumed
+}
+
+}  // namespace securemqtt

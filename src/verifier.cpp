@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <securemqtt/verifier.hpp>
+
+#include "envelope_mac.hpp"
+#include "keyring_impl.hpp"
+
+#include <securemqtt/replay_guard.hpp>
+
+#include <stdexcept>
+
+namespace securemqtt {
+
+const VerifiedMessage& VerifyResult::message() const {
+    if (!ok_) throw std::logic_error("securemqtt: message() called on a rejected VerifyResult");
+    return message_;
+}
+
+Verifier::Verifier(std::shared_ptr<const Keyring> keyring, std::shared_ptr<ReplayGuard> guard,
+                   VerifierOptions options)
+    : keyring_(std::move(keyring)), guard_(std::move(guard)), options_(std::move(options)) {
+    if (!keyring_) throw ConfigError("verifier: keyring is null");
+    if (options_.max_envelope_size == 0 || options_.max_envelope_size > max_envelope_size_limit) {
+        throw ConfigError("verifier: max_envelope_size must be from 1 to 268435455 bytes");
+    }
+    if (!guard_) guard_ = std::make_shared<ReplayGuard>();
+}
+
+Verifier::~Verifier() = default;
+
+VerifyResult Verifier::verify(std::string_view topic, ByteView envelope, bool retained) const noexcept {
+    const DecodeResult decoded = decode_envelope(envelope, options_.max_envelope_size);
+    if (!decoded) return decoded.reason();
+    const DecodedEnvelope& env = decoded.envelope();
+
+    std::shared_ptr<const KeyEntry> key;
+    try {
+        key = keyring_->impl_->find(env.header.key_id);
+    } catch (...) {  // std::mutex::lock can throw in theory: fail closed
+        return RejectReason::unknown_key;
+    }
+    if (!key) return RejectReason::unknown_key;
+
+    std::int64_t now = 0;
+    try {
+        now = options_.clock ? options_.clock() : system_clock_ms();
+    } catch (...) {  // a user clock that throws must not let a message through
+        return RejectReason::too_old;
+    }
+    if (!key->valid_at(now)) return RejectReason::key_not_valid;
+    if (!key->allows_topic(topic)) return RejectReason::key_not_allowed_for_topic;
+
+    detail::MacTag expected;
+    if (!detail::compute_envelope_mac(key->mac, env.header_bytes, topic, env.payload, expected) ||
+        !detail::tags_equal(expected.data(), env.tag.data(), expected.size())) {
+        return RejectReason::bad_mac;
+    }
+
+    StreamPosition position;
+    position.key_id = env.header.key_id;
+    position.stream_id = env.header.stream_id;
+    position.counter = env.header.counter;
+    position.timestamp_ms = env.header.timestamp_ms;
+    position.retained = retained && (env.header.flags & envelope_flag_retain) != 0;
+    if (const auto reason = guard_->admit(position, now)) return *reason;
+
+    VerifiedMessage message;
+    message.topic = topic;
+    message.payload = env.payload;
+    message.key_id = env.header.key_id;
+    message.stream_id = env.header.stream_id;
+    message.counter = env.header.counter;
+    message.timestamp_ms = env.header.timestamp_ms;
+    message.retained = position.retained;
+    return message;
+}
+
+}  // namespace securemqtt
