@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Writes tests/vectors/envelope-v1.json with the Python reference implementation.
+
+Run with --check to compare against the committed file instead (ctest does this), so the
+vectors, the reference and the C++ code cannot drift apart unnoticed.
+"""
+
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "examples", "python"))
+import securemqtt_envelope as sm  # noqa: E402
+
+NOW_MS = 1767225600000  # 2026-01-01T00:00:00Z, the verifier's clock for every vector
+KEY_A = bytes(range(0x00, 0x20))
+KEY_B = bytes.fromhex("b0" * 16 + "0b" * 16 + "5a" * 16)  # 48 bytes
+KEY_SCOPED = bytes(range(0x40, 0x60))
+KEY_EXPIRED = bytes(range(0x80, 0xA0))
+LONG_ID = "k" * 62 + "-9"  # 64 bytes, the longest key id
+
+KEYS = [
+    {"key_id": "device-a", "key_hex": KEY_A.hex()},
+    {"key_id": LONG_ID, "key_hex": KEY_B.hex()},
+    {"key_id": "sensor-7", "key_hex": KEY_SCOPED.hex(), "topic_scope": ["plant/sensor-7/#", "plant/+/status"]},
+    {"key_id": "retired", "key_hex": KEY_EXPIRED.hex(), "not_after_ms": NOW_MS - 1000},
+]
+KEY_BY_ID = {k["key_id"]: bytes.fromhex(k["key_hex"]) for k in KEYS}
+
+STREAM = 0x0123456789ABCDEF
+
+
+def envelope(key_id, topic, payload, counter=1, timestamp_ms=NOW_MS - 1500, stream_id=STREAM, retain=False,
+             key=None):
+    key = key if key is not None else KEY_BY_ID[key_id]
+    return sm.encode(key, key_id, topic, payload, stream_id, counter, timestamp_ms, retain)
+
+
+def flip(data, index, mask=0x01):
+    b = bytearray(data)
+    b[index] ^= mask
+    return bytes(b)
+
+
+def vector(name, description, topic, data, expect, fields=None, retained=False, before=(), **extra):
+    v = {"name": name, "description": description, "topic": topic, "retained": retained}
+    if fields is not None:
+        key_id, payload, counter, timestamp_ms, retain = fields
+        header = sm.encode_header(key_id, STREAM, counter, timestamp_ms, sm.FLAG_RETAIN if retain else 0,
+                                  len(payload))
+        v["fields"] = {
+            "key_id": key_id,
+            "stream_id": "%016x" % STREAM,
+            "counter": str(counter),
+            "timestamp_ms": str(timestamp_ms),
+            "flags": sm.FLAG_RETAIN if retain else 0,
+        }
+        v["payload_hex"] = payload.hex()
+        v["header_hex"] = header.hex()
+        v["mac_input_hex"] = sm.mac_input(header, topic, payload).hex()
+        v["tag_hex"] = data[-sm.TAG_SIZE:].hex()
+    v["envelope_hex"] = data.hex()
+    if before:
+        v["before"] = [{"topic": t, "envelope_hex": e.hex()} for t, e in before]
+    v.update(extra)
+    v["expect"] = expect
+    return v
+
+
+def accepted(name, description, key_id, topic, payload, counter=1, timestamp_ms=NOW_MS - 1500, retain=False,
+             retained=False, before=()):
+    data = envelope(key_id, topic, payload, counter, timestamp_ms, retain=retain)
+    return vector(name, description, topic, data, "accept", (key_id, payload, counter, timestamp_ms, retain),
+                  retained=retained, before=before)
+
+
+def build():
+    t = "plant/line-1/temperature"
+    base = envelope("device-a", t, b"21.5")
+    vs = [
+        accepted("text_payload", "A short text payload.", "device-a", t, b"21.5"),
+        accepted("empty_payload", "An empty payload is allowed.", "device-a", t, b""),
+        accepted("binary_payload", "Every byte value 0x00..0xFF once.", "device-a", "bin/data", bytes(range(256))),
+        accepted("longest_key_id", "A 64-byte key id (the maximum) and a 48-byte key.", LONG_ID, t,
+                 b'{"t":21.5,"u":"C"}', counter=42),
+        accepted("large_counter", "Counter 2^64-1, the last a stream may use.", "device-a", t, b"last",
+                 counter=0xFFFFFFFFFFFFFFFF),
+        accepted("scoped_key_in_scope", "A scoped key on a topic its scope covers.", "sensor-7",
+                 "plant/sensor-7/humidity", b"40%"),
+        accepted("scoped_key_plus_wildcard", "Scope 'plant/+/status' covers another device's status topic.",
+                 "sensor-7", "plant/line-1/status", b"ok"),
+        accepted("retained_older_than_max_age", "Signed with the retain flag and delivered as retained: "
+                 "allowed up to max_retained_age_ms (24 h) old.", "device-a", t, b"last-known", counter=3,
+                 timestamp_ms=NOW_MS - 3600 * 1000, retain=True, retained=True),
+        accepted("future_within_skew", "59 s ahead of the receiver, within the 60 s skew.", "device-a", t, b"x",
+                 timestamp_ms=NOW_MS + 59000),
+        accepted("reordered_within_window", "Counter 5 after counter 9 of the same stream: inside the window.",
+                 "device-a", t, b"late", counter=5,
+                 before=[(t, envelope("device-a", t, b"nine", counter=9))]),
+    ]
+
+    truncated = base[:-1]
+    vs += [
+        vector("malformed_truncated", "The last tag byte is missing.", t, truncated, sm.MALFORMED),
+        vector("malformed_trailing_byte", "One byte after the tag.", t, base + b"\x00", sm.MALFORMED),
+        vector("malformed_magic", "Wrong magic.", t, flip(base, 0), sm.MALFORMED),
+        vector("malformed_short", "Three bytes.", t, base[:3], sm.MALFORMED),
+        vector("malformed_unknown_flag", "Flag bit 0x80 is not defined in v1.", t, flip(base, 4, 0x80),
+               sm.MALFORMED),
+        vector("malformed_key_id_length", "Key id length points past the end.", t, flip(base, 5, 0xF0),
+               sm.MALFORMED),
+        vector("malformed_counter_zero", "Counter 0 is reserved (bytes 22..29 with key id 'device-a').", t,
+               base[:22] + b"\x00" * 8 + base[30:], sm.MALFORMED),
+        vector("unsupported_version", "Version byte 2.", t, flip(base, 2, 0x03), sm.UNSUPPORTED_VERSION),
+        vector("unsupported_algorithm", "Algorithm id 2.", t, flip(base, 3, 0x03), sm.UNSUPPORTED_ALGORITHM),
+        vector("unknown_key", "Signed under key id 'stranger', not in the keyring.", t,
+               envelope("stranger", t, b"21.5", key=KEY_A), sm.UNKNOWN_KEY),
+        vector("key_not_valid", "Key 'retired' expired 1 s before the receiver's now.", t,
+               envelope("retired", t, b"21.5"), sm.KEY_NOT_VALID),
+        vector("key_not_allowed_for_topic", "Key 'sensor-7' signing for another device's topic.",
+               "plant/sensor-8/humidity", envelope("sensor-7", "plant/sensor-8/humidity", b"40%"),
+               sm.KEY_NOT_ALLOWED_FOR_TOPIC),
+        vector("bad_mac_payload_bit", "Payload bit flipped.", t, flip(base, len(base) - 33), sm.BAD_MAC),
+        vector("bad_mac_tag_bit", "Tag bit flipped.", t, flip(base, len(base) - 1), sm.BAD_MAC),
+        vector("bad_mac_timestamp_changed", "Timestamp altered by 1 ms.", t, flip(base, 6 + 8 + 16 + 7), sm.BAD_MAC),
+        vector("bad_mac_other_topic", "A valid envelope moved to another topic.", "plant/line-2/temperature", base,
+               sm.BAD_MAC),
+        vector("bad_mac_wrong_key", "Right key id, wrong key bytes.", t,
+               envelope("device-a", t, b"21.5", key=KEY_SCOPED), sm.BAD_MAC),
+        vector("too_old", "Timestamp 300.001 s before now: beyond max_age_ms.", t,
+               envelope("device-a", t, b"21.5", timestamp_ms=NOW_MS - 300001), sm.TOO_OLD),
+        vector("too_old_retain_flag_but_live", "Retain flag set but delivered live: max_age_ms applies.", t,
+               envelope("device-a", t, b"21.5", timestamp_ms=NOW_MS - 3600 * 1000, retain=True), sm.TOO_OLD),
+        vector("too_old_retained_without_flag", "Delivered as retained but not signed with the retain flag.", t,
+               envelope("device-a", t, b"21.5", timestamp_ms=NOW_MS - 3600 * 1000), sm.TOO_OLD, retained=True),
+        vector("from_future", "60.001 s ahead of now: beyond max_future_skew_ms.", t,
+               envelope("device-a", t, b"21.5", timestamp_ms=NOW_MS + 60001), sm.FROM_FUTURE),
+        vector("replayed", "The same envelope a second time (e.g. a QoS 1 redelivery).", t, base, sm.REPLAYED,
+               before=[(t, base)]),
+        vector("replayed_behind_window", "Counter 1 after counter 1025: behind the 1024 window.", t, base,
+               sm.REPLAYED, before=[(t, envelope("device-a", t, b"x", counter=1025))]),
+        vector("too_large", "A 100-byte envelope with max_envelope_size 99.", t,
+               envelope("device-a", t, b"p" * (100 - sm.FIXED_OVERHEAD - len("device-a"))), sm.TOO_LARGE,
+               max_envelope_size=99),
+    ]
+    return {
+        "format": "securemqtt envelope v1 test vectors",
+        "spec": "docs/envelope-v1.md",
+        "procedure": "For each vector: a fresh verifier holding every key in 'keys' with the 'verifier' "
+                     "options (a vector's own max_envelope_size overrides) and a clock fixed at now_ms; "
+                     "verify each 'before' envelope in order (each must be accepted), then verify "
+                     "envelope_hex as received on 'topic' with the MQTT retain flag 'retained'. The "
+                     "result must be 'accept' or the named rejection reason. Where 'fields' are given, "
+                     "encoding them with the key must give header_hex, mac_input_hex, tag_hex and "
+                     "envelope_hex exactly. u64 values are strings (decimal; stream_id hex).",
+        "verifier": {
+            "now_ms": str(NOW_MS),
+            "max_age_ms": 300000,
+            "max_future_skew_ms": 60000,
+            "retained_policy": "allow_older",
+            "max_retained_age_ms": 86400000,
+            "window_size": 1024,
+            "max_envelope_size": sm.DEFAULT_MAX_ENVELOPE_SIZE,
+        },
+        "keys": KEYS,
+        "vectors": vs,
+    }
+
+
+def render():
+    return json.dumps(build(), indent=2) + "\n"
+
+
+def main():
+    path = os.path.join(HERE, "envelope-v1.json")
+    text = render()
+    if "--check" in sys.argv[1:]:
+        with open(path) as f:
+            if f.read() != text:
+                print("envelope-v1.json differs from what generate_vectors.py produces", file=sys.stderr)
+                return 1
+        print("envelope-v1.json matches the generator")
+        return 0
+    with open(path, "w") as f:
+        f.write(text)
+    print("wrote", path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
