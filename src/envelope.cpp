@@ -12,11 +12,6 @@ namespace securemqtt {
 using detail::load_be;
 using detail::store_be;
 
-const DecodedEnvelope& DecodeResult::envelope() const {
-    if (!ok_) throw std::logic_error("securemqtt: envelope() called on a failed DecodeResult");
-    return envelope_;
-}
-
 bool is_valid_key_id(std::string_view key_id) noexcept {
     if (key_id.empty() || key_id.size() > max_key_id_size) return false;
     for (char c : key_id) {

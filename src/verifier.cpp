@@ -10,11 +10,6 @@
 
 namespace securemqtt {
 
-const VerifiedMessage& VerifyResult::message() const {
-    if (!ok_) throw std::logic_error("securemqtt: message() called on a rejected VerifyResult");
-    return message_;
-}
-
 Verifier::Verifier(std::shared_ptr<const Keyring> keyring, std::shared_ptr<ReplayGuard> guard,
                    VerifierOptions options)
     : keyring_(std::move(keyring)), guard_(std::move(guard)), options_(std::move(options)) {

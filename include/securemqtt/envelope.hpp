@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string_view>
 #include <vector>
 
@@ -69,7 +70,10 @@ public:
     /// Why decoding failed; meaningful only when !ok().
     RejectReason reason() const noexcept { return reason_; }
     /// The envelope; throws std::logic_error when !ok().
-    const DecodedEnvelope& envelope() const;
+    const DecodedEnvelope& envelope() const {
+        if (!ok_) throw std::logic_error("securemqtt: envelope() called on a failed DecodeResult");
+        return envelope_;
+    }
 
 private:
     DecodedEnvelope envelope_{};

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <memory>
 #include <string_view>
 
@@ -53,7 +54,10 @@ public:
     RejectReason reason() const noexcept { return reason_; }
     /// The verified message; throws std::logic_error when !ok(), so a rejected payload cannot
     /// be read by mistake.
-    const VerifiedMessage& message() const;
+    const VerifiedMessage& message() const {
+        if (!ok_) throw std::logic_error("securemqtt: message() called on a rejected VerifyResult");
+        return message_;
+    }
 
 private:
     VerifiedMessage message_{};
