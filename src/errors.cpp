@@ -6,7 +6,8 @@ namespace securemqtt {
 Error::Error(const std::string& message) : std::runtime_error(message) {}
 ConfigError::ConfigError(const std::string& message) : Error(message) {}
 TlsError::TlsError(const std::string& message) : Error(message) {}
-ConnectionError::ConnectionError(const std::string& message) : Error(message) {}
+ConnectionError::ConnectionError(const std::string& message, ConnectFailure reason, int paho_code)
+    : Error(message), reason_(reason), paho_code_(paho_code) {}
 SigningError::SigningError(const std::string& message) : Error(message) {}
 
 std::string_view to_string(RejectReason reason) noexcept {
@@ -24,6 +25,22 @@ std::string_view to_string(RejectReason reason) noexcept {
     case RejectReason::too_large: return "too_large";
     }
     return "unknown";
+}
+
+std::string_view to_string(ConnectFailure failure) noexcept {
+    switch (failure) {
+    case ConnectFailure::tls_handshake: return "tls_handshake";
+    case ConnectFailure::certificate_expired: return "certificate_expired";
+    case ConnectFailure::certificate_not_trusted: return "certificate_not_trusted";
+    case ConnectFailure::certificate_revoked: return "certificate_revoked";
+    case ConnectFailure::hostname_mismatch: return "hostname_mismatch";
+    case ConnectFailure::not_authorized: return "not_authorized";
+    case ConnectFailure::network_unreachable: return "network_unreachable";
+    case ConnectFailure::timeout: return "timeout";
+    case ConnectFailure::buffer_full: return "buffer_full";
+    case ConnectFailure::other: return "other";
+    }
+    return "other";
 }
 
 }  // namespace securemqtt

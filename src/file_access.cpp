@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <string>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/stat.h>
@@ -26,7 +27,7 @@ struct FileCloser {
 
 }  // namespace
 
-SecureBuffer read_secret_file(const std::string& path, std::string_view what) {
+SecureBuffer read_secret_file(const std::string& path, std::string_view what, std::size_t max_size) {
 #ifdef SECUREMQTT_HAVE_POSIX_STAT
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) fail(path, what, std::strerror(errno));
@@ -36,7 +37,7 @@ SecureBuffer read_secret_file(const std::string& path, std::string_view what) {
     if (!file) fail(path, what, std::strerror(errno));
     std::setvbuf(file.get(), nullptr, _IONBF, 0);  // no stdio buffer holding a copy of the secret
 
-    SecureBuffer buffer(max_secret_file_size + 1);
+    SecureBuffer buffer(max_size + 1);
     std::size_t total = 0;
     while (total < buffer.size()) {
         const std::size_t n = std::fread(buffer.data() + total, 1, buffer.size() - total, file.get());
@@ -45,7 +46,7 @@ SecureBuffer read_secret_file(const std::string& path, std::string_view what) {
     }
     if (std::ferror(file.get())) fail(path, what, std::strerror(errno));
     if (total == 0) fail(path, what, "file is empty");
-    if (total > max_secret_file_size) fail(path, what, "file is larger than 64 KiB");
+    if (total > max_size) fail(path, what, "file is larger than " + std::to_string(max_size / 1024) + " KiB");
     buffer.truncate(total);
     return buffer;
 }

@@ -14,8 +14,9 @@ namespace securemqtt::detail {
 inline constexpr std::size_t max_secret_file_size = 64 * 1024;
 
 /// Reads the whole file into wiping memory. Throws ConfigError "`what` 'path': cause" when it
-/// does not exist, cannot be read, is not a regular file, is empty or is too large.
-SecureBuffer read_secret_file(const std::string& path, std::string_view what);
+/// does not exist, cannot be read, is not a regular file, is empty or is larger than `max_size`.
+SecureBuffer read_secret_file(const std::string& path, std::string_view what,
+                              std::size_t max_size = max_secret_file_size);
 
 /// True when the file's permissions let its group or others read it (POSIX). Always false on
 /// platforms without POSIX permission bits.

@@ -46,7 +46,8 @@ std::uint64_t Signer::take_counter() {
     return current;
 }
 
-void Signer::sign_into(std::string_view topic, ByteView payload, std::vector<std::uint8_t>& out, bool retain) {
+template <typename Buffer>
+void Signer::sign_to(std::string_view topic, ByteView payload, Buffer& out, bool retain) {
     if (!is_valid_topic_name(topic)) {
         throw SigningError("signer: '" + std::string(topic.substr(0, 256)) + "' is not a valid topic name");
     }
@@ -73,15 +74,24 @@ void Signer::sign_into(std::string_view topic, ByteView payload, std::vector<std
 
     const std::size_t header_size = envelope_header_size(key->id.size());
     out.resize(envelope_size(key->id.size(), payload.size()));
-    encode_envelope_header(header, payload.size(), out.data());
-    if (!payload.empty()) std::memcpy(out.data() + header_size, payload.data(), payload.size());
+    auto* bytes = reinterpret_cast<std::uint8_t*>(&out[0]);
+    encode_envelope_header(header, payload.size(), bytes);
+    if (!payload.empty()) std::memcpy(bytes + header_size, payload.data(), payload.size());
 
     detail::MacTag tag;
-    if (!detail::compute_envelope_mac(key->mac, ByteView(out.data(), header_size), topic, payload, tag)) {
+    if (!detail::compute_envelope_mac(key->mac, ByteView(bytes, header_size), topic, payload, tag)) {
         out.clear();
         throw SigningError("signer: HMAC-SHA256 computation failed in OpenSSL");
     }
-    std::memcpy(out.data() + header_size + payload.size(), tag.data(), tag.size());
+    std::memcpy(bytes + header_size + payload.size(), tag.data(), tag.size());
+}
+
+void Signer::sign_into(std::string_view topic, ByteView payload, std::vector<std::uint8_t>& out, bool retain) {
+    sign_to(topic, payload, out, retain);
+}
+
+void Signer::sign_into(std::string_view topic, ByteView payload, std::string& out, bool retain) {
+    sign_to(topic, payload, out, retain);
 }
 
 std::vector<std::uint8_t> Signer::sign(std::string_view topic, ByteView payload, bool retain) {

@@ -32,10 +32,38 @@ public:
     explicit TlsError(const std::string& message);
 };
 
-/// The broker could not be reached, or refused or dropped the connection.
+/// Why a connection attempt failed: a closed set a program can act on.
+enum class ConnectFailure : std::uint8_t {
+    tls_handshake,            ///< TLS failed for another reason (protocol version, ciphers, ...)
+    certificate_expired,      ///< the broker's or (as the broker said) our certificate expired
+    certificate_not_trusted,  ///< a certificate does not chain to a trusted CA (either side)
+    certificate_revoked,      ///< the broker reports our certificate as revoked
+    hostname_mismatch,        ///< the broker's certificate does not name the host we connected to
+    not_authorized,           ///< the broker refused the MQTT connection (CONNACK)
+    network_unreachable,      ///< no TCP connection: refused, unreachable, name not resolved
+    timeout,                  ///< no answer within the connect timeout
+    buffer_full,              ///< a publish found the offline buffer full
+    other,
+};
+
+/// The failure's stable snake_case name, e.g. "hostname_mismatch".
+SECUREMQTT_EXPORT std::string_view to_string(ConnectFailure failure) noexcept;
+
+/// The broker could not be reached, or refused or dropped the connection. what() is one line
+/// with the reason and the detail, e.g. "connect to mqtts://localhost:8883 failed: TLS handshake
+/// failed: certificate verify failed (hostname mismatch)".
 class SECUREMQTT_EXPORT ConnectionError : public Error {
 public:
-    explicit ConnectionError(const std::string& message);
+    explicit ConnectionError(const std::string& message, ConnectFailure reason = ConnectFailure::other,
+                             int paho_code = 0);
+    /// What went wrong, for a program to act on.
+    ConnectFailure reason() const noexcept { return reason_; }
+    /// Paho's return code (0 when not from Paho).
+    int paho_code() const noexcept { return paho_code_; }
+
+private:
+    ConnectFailure reason_;
+    int paho_code_;
 };
 
 /// Signing was refused: no signing key, the key is outside its validity window or scope, or

@@ -10,7 +10,9 @@
 #include <securemqtt/keyring.hpp>
 #include <securemqtt/log.hpp>
 #include <securemqtt/replay_guard.hpp>
+#include <securemqtt/secure_session.hpp>
 #include <securemqtt/signer.hpp>
+#include <securemqtt/tls_options.hpp>
 #include <securemqtt/topic.hpp>
 #include <securemqtt/verifier.hpp>
 #include <securemqtt/version.hpp>

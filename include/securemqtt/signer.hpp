@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -53,6 +54,8 @@ public:
     /// topic name, or the counter is exhausted.
     void sign_into(std::string_view topic, ByteView payload, std::vector<std::uint8_t>& out,
                    bool retain = false);
+    /// As above, into a std::string (which MQTT clients can take over without a copy).
+    void sign_into(std::string_view topic, ByteView payload, std::string& out, bool retain = false);
 
     /// As sign_into(), returning a new buffer.
     [[nodiscard]] std::vector<std::uint8_t> sign(std::string_view topic, ByteView payload,
@@ -65,6 +68,8 @@ public:
 
 private:
     std::uint64_t take_counter();
+    template <typename Buffer>
+    void sign_to(std::string_view topic, ByteView payload, Buffer& out, bool retain);
 
     std::shared_ptr<const Keyring> keyring_;
     Clock clock_;

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+// SecureSession: an MQTT client over mutual TLS that signs what it publishes and delivers only
+// what it has verified.
+#pragma once
+
+#include <securemqtt/bytes.hpp>
+#include <securemqtt/errors.hpp>
+#include <securemqtt/export.hpp>
+#include <securemqtt/keyring.hpp>
+#include <securemqtt/log.hpp>
+#include <securemqtt/replay_guard.hpp>
+#include <securemqtt/tls_options.hpp>
+#include <securemqtt/verifier.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace securemqtt {
+
+/// A message that passed verification, as a subscription handler receives it. The views are
+/// valid only during the handler call: copy what you keep.
+struct Message {
+    std::string_view topic;
+    ByteView payload;
+    std::string_view key_id;   ///< the key that signed it
+    std::int64_t timestamp_ms = 0;  ///< when it was signed (sender's clock)
+    int qos = 0;               ///< QoS of the delivery
+    bool retained = false;     ///< delivered as a retained message
+};
+
+/// The message the broker publishes if the session ends without disconnect(). It is signed
+/// when each connection is made, so subscribers judge its age from that moment: give the will
+/// topic's subscribers a verifier whose max age covers the session's lifetime, or publish it
+/// retained (retained messages may be older, see RetainedPolicy).
+struct LastWill {
+    std::string topic;
+    std::string payload;
+    int qos = 1;
+    bool retain = false;
+};
+
+/// Everything a SecureSession needs.
+struct SessionOptions {
+    /// "mqtts://host:port" or "ssl://host:port" (IPv6 as [::1]). Port 8883 if omitted.
+    std::string server_uri;
+    /// MQTT client id; must be unique per broker. Empty: a random one (clean sessions only).
+    std::string client_id;
+    TlsOptions tls;
+    /// Keys to sign with (its signing key) and to verify with. Required.
+    std::shared_ptr<Keyring> keyring;
+    VerifierOptions verifier;
+    ReplayGuardOptions replay;
+    /// 4 for MQTT 3.1.1, 5 for MQTT 5.
+    int mqtt_version = 4;
+    std::chrono::seconds keep_alive{30};
+    /// false: a persistent session (the broker keeps subscriptions and queued QoS >= 1
+    /// messages across reconnects; needs a fixed client_id).
+    bool clean_session = true;
+    std::optional<LastWill> will;
+    std::chrono::milliseconds connect_timeout{10000};
+    /// Reconnect automatically with exponential backoff between these bounds.
+    bool auto_reconnect = true;
+    std::chrono::seconds reconnect_min{1};
+    std::chrono::seconds reconnect_max{30};
+    /// Publishes held while disconnected (and queued beyond the in-flight window). When full,
+    /// publish() throws ConnectionError(buffer_full) and counts the message: never a silent drop.
+    int offline_buffer = 10000;
+    /// QoS >= 1 messages in flight at once (awaiting PUBACK/PUBCOMP).
+    int max_inflight = 256;
+    /// Receives the library's log messages (never key material or whole envelopes).
+    Logger logger;
+};
+
+/// Counters since the session was made.
+struct SessionStats {
+    std::uint64_t published = 0;        ///< handed to the MQTT client after signing
+    std::uint64_t publish_failures = 0; ///< refused (buffer full, not connected and no buffer)
+    std::uint64_t verified = 0;         ///< delivered to a handler
+    std::uint64_t rejected = 0;         ///< sum of rejected_by_reason
+    std::array<std::uint64_t, reject_reason_count> rejected_by_reason{};  ///< indexed by RejectReason
+    std::uint64_t reconnects = 0;       ///< successful reconnections after a loss
+    std::uint64_t connection_losses = 0;
+    std::uint64_t handler_errors = 0;   ///< exceptions thrown by handlers (caught and logged)
+
+    std::uint64_t rejected_for(RejectReason reason) const noexcept {
+        return rejected_by_reason[static_cast<std::size_t>(reason)];
+    }
+};
+
+/// An MQTT client session over mutual TLS with signed and verified messages.
+///
+/// Threads: handlers (subscription handlers, on_rejected) run on the MQTT client's callback
+/// thread, one at a time, and must not block for long; an exception they throw is caught,
+/// counted and logged. All member functions are thread-safe and may be called from handlers,
+/// except connect(), disconnect() and the destructor, which wait for the network.
+class SECUREMQTT_EXPORT SecureSession {
+public:
+    using Handler = std::function<void(const Message&)>;
+    using RejectHandler = std::function<void(std::string_view topic, RejectReason reason)>;
+
+    /// Validates the options and runs the TLS preflight (no network I/O yet). Throws
+    /// ConfigError or TlsError naming the file or option and the cause.
+    explicit SecureSession(SessionOptions options);
+    /// Disconnects if connected; removes any temporary credential files.
+    ~SecureSession();
+    SecureSession(const SecureSession&) = delete;
+    SecureSession& operator=(const SecureSession&) = delete;
+
+    /// Connects and waits up to the connect timeout. Restores tracked subscriptions. Throws
+    /// ConnectionError with a ConnectFailure and OpenSSL's or the broker's words, e.g.
+    /// "TLS handshake failed: certificate verify failed (hostname mismatch)".
+    void connect();
+    /// Disconnects cleanly (the will is not published), waiting up to `timeout`.
+    void disconnect(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+    bool is_connected() const;
+
+    /// Signs `payload` for `topic` and publishes it. Returns once the MQTT client has it (use
+    /// flush() to wait for delivery). Throws SigningError (no key, topic out of scope) or
+    /// ConnectionError (buffer_full).
+    void publish(std::string_view topic, ByteView payload, int qos = 1, bool retain = false);
+    /// Waits until every QoS >= 1 publish so far is acknowledged; false on timeout.
+    bool flush(std::chrono::milliseconds timeout);
+
+    /// Subscribes `filter` and calls `handler` with each verified message whose topic matches.
+    /// The subscription is remembered and restored after reconnects. Throws ConfigError for an
+    /// invalid filter, ConnectionError when the broker refuses it (when connected).
+    void subscribe(const std::string& filter, int qos, Handler handler);
+    void unsubscribe(const std::string& filter);
+    /// Called with each message that failed verification (never delivered to handlers).
+    void on_rejected(RejectHandler handler);
+
+    SessionStats stats() const;
+    /// What the TLS preflight found (client subject, expiry, warnings).
+    const PreflightReport& preflight() const noexcept;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace securemqtt

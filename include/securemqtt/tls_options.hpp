@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+// Mutual-TLS settings for a session, and the preflight that checks them with OpenSSL before
+// any network I/O.
+#pragma once
+
+#include <securemqtt/export.hpp>
+#include <securemqtt/log.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace securemqtt {
+
+/// The oldest TLS version a session accepts.
+enum class TlsVersion { tls1_2, tls1_3 };
+
+/// Parses "tlsv1.2" / "tlsv1.3" (as mosquitto_pub's --tls-version), also "1.2" / "1.3".
+/// Throws ConfigError "unknown TLS version 'x' (use tlsv1.2 or tlsv1.3)" otherwise.
+SECUREMQTT_EXPORT TlsVersion parse_tls_version(std::string_view text);
+
+/// Where the session's trust anchors and client credentials come from, and how strict TLS is.
+///
+/// Files are PEM. Each credential may instead be given as PEM text in memory (`*_pem`): the
+/// session hands Paho (which takes only paths) an anonymous in-memory file (memfd) or, where
+/// there is none, a mode-0600 temporary file removed when the session ends.
+struct TlsOptions {
+    std::string ca_file;      ///< CA certificates trusted for the broker (and the client chain)
+    std::string ca_path;      ///< or a directory of hashed CA certificates (c_rehash)
+    std::string ca_pem;       ///< or the CA certificates as PEM text
+    std::string cert_file;    ///< the client certificate, optionally followed by intermediates
+    std::string cert_pem;     ///< or as PEM text
+    std::string key_file;     ///< the client's private key
+    std::string key_pem;      ///< or as PEM text (wiped when the session ends)
+    std::string key_passphrase;  ///< for an encrypted private key; never logged
+    /// Oldest TLS version allowed. Paho ignores its own version setting with OpenSSL >= 1.1, so
+    /// the floor is enforced through the cipher configuration (see docs/tls.md).
+    TlsVersion min_version = TlsVersion::tls1_2;
+    /// OpenSSL cipher list for TLS 1.2; empty means "DEFAULT". "@SECLEVEL=2" is appended
+    /// unless the list names a security level itself.
+    std::string ciphers;
+    /// ALPN protocol names offered, e.g. {"mqtt"}; empty offers none.
+    std::vector<std::string> alpn;
+    /// Check that the broker's certificate names the host connected to. On by default (Paho
+    /// leaves it off); turning it off is logged as a warning.
+    bool verify_hostname = true;
+    /// A client certificate expiring within this many days causes a warning.
+    int expiry_warning_days = 30;
+};
+
+/// What the preflight found besides errors.
+struct PreflightReport {
+    std::string client_subject;          ///< e.g. "CN=device-1"
+    std::int64_t client_not_after_ms = 0;  ///< expiry of the client certificate
+    std::vector<std::string> warnings;   ///< also sent to the logger
+};
+
+/// Checks TLS options with OpenSSL, without touching the network: each file exists and is
+/// readable; certificates and the key parse (a DER file is recognised and the error says how
+/// to convert it); an encrypted key has the right passphrase; the key matches the certificate;
+/// the certificate is valid at `now_ms` (expired or not yet valid is an error, expiring soon a
+/// warning); and it chains to the configured CA. Throws TlsError (credentials) or ConfigError
+/// (missing settings) with one line naming the file and the cause, e.g.
+/// "client key 'certs/client.key': does not match certificate 'certs/client.pem'".
+SECUREMQTT_EXPORT PreflightReport preflight_tls(const TlsOptions& options, std::int64_t now_ms,
+                                                const Logger& logger = {});
+
+}  // namespace securemqtt

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+// Broker addresses, and turning a failed connect into a reason a program can act on.
+#pragma once
+
+#include <securemqtt/errors.hpp>
+#include <securemqtt/tls_options.hpp>
+
+#include <chrono>
+#include <string>
+
+namespace securemqtt::detail {
+
+struct ServerAddress {
+    std::string host;          ///< as given, without brackets
+    std::string host_for_uri;  ///< IPv6 literals in brackets
+    int port = 8883;
+};
+
+/// Parses "mqtts://host:port" or "ssl://host:port" (port optional, IPv6 in brackets). Throws
+/// ConfigError "malformed broker URI '...': cause"; plain "tcp://" or "mqtt://" is refused.
+ServerAddress parse_server_uri(const std::string& uri);
+
+/// The OpenSSL cipher string that enforces the TLS floor, since Paho ignores its TLS version
+/// setting with OpenSSL >= 1.1 (it creates the context with TLS_client_method()). At security
+/// level 2, OpenSSL 3 refuses TLS 1.0 and 1.1. For a TLS 1.3 floor, the TLS 1.2 list holds only
+/// anonymous suites, which level 2 also excludes: no TLS <= 1.2 handshake can succeed.
+std::string tls_cipher_string(const TlsOptions& tls);
+
+struct Diagnosis {
+    ConnectFailure reason = ConnectFailure::other;
+    std::string detail;  ///< one line, e.g. "TLS handshake failed: certificate verify failed (hostname mismatch)"
+};
+
+/// Paho reports most failures as "TCP/TLS connect failure". When that happens this repeats the
+/// TCP connect and TLS handshake with OpenSSL directly (same CA, credentials, host name check
+/// and TLS floor) to learn why: verification result, or the alert the broker sent about our
+/// certificate. Runs only after a failure, bounded by `timeout`.
+Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsOptions& tls, const std::string& ca_file,
+                                   const std::string& cert_file, const std::string& key_file,
+                                   const std::string& paho_tls_error, const std::string& paho_message, int paho_code,
+                                   std::chrono::milliseconds timeout);
+
+}  // namespace securemqtt::detail

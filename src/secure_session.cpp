@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <securemqtt/secure_session.hpp>
+
+#include "connect_diagnosis.hpp"
+#include "credential_file.hpp"
+
+#include <securemqtt/clock.hpp>
+#include <securemqtt/signer.hpp>
+#include <securemqtt/topic.hpp>
+
+#include <mqtt/async_client.h>
+
+#include <openssl/rand.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <vector>
+
+namespace securemqtt {
+namespace {
+
+struct Subscription {
+    std::string filter;
+    int qos = 0;
+    SecureSession::Handler handler;
+};
+using SubscriptionList = std::vector<Subscription>;
+
+std::string random_client_id() {
+    unsigned char bytes[8];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) throw ConfigError("session: cannot draw a random client id");
+    static const char digits[] = "0123456789abcdef";
+    std::string id = "securemqtt-";
+    for (unsigned char b : bytes) {
+        id += digits[b >> 4];
+        id += digits[b & 15];
+    }
+    return id;
+}
+
+}  // namespace
+
+struct SecureSession::Impl {
+    explicit Impl(SessionOptions o) : options(std::move(o)) {}
+
+    void log(LogLevel level, const std::string& message) const noexcept {
+        if (!options.logger) return;
+        try {
+            options.logger(level, message);
+        } catch (...) {  // a logger must not break the session
+        }
+    }
+
+    std::shared_ptr<const SubscriptionList> subscriptions() const {
+        std::lock_guard<std::mutex> lock(mutex);
+        return subs;
+    }
+
+    void on_message(const mqtt::const_message_ptr& msg) noexcept;
+    void on_connected(const std::string& cause) noexcept;
+    void on_connection_lost(const std::string& cause) noexcept;
+    void restore_subscriptions() noexcept;
+    mqtt::connect_options make_connect_options();
+    [[noreturn]] void throw_connect_failure(const std::string& paho_message, int paho_code);
+
+    SessionOptions options;
+    std::string host;
+    int port = 8883;
+    std::string paho_uri;
+    PreflightReport report;
+    std::vector<std::unique_ptr<detail::CredentialFile>> credential_files;
+    std::string ca_file, cert_file, key_file;
+
+    std::unique_ptr<Signer> signer;
+    std::unique_ptr<Verifier> verifier;
+    std::unique_ptr<mqtt::async_client> client;
+
+    mutable std::mutex mutex;
+    std::shared_ptr<const SubscriptionList> subs = std::make_shared<SubscriptionList>();
+    RejectHandler reject_handler;
+    std::string last_tls_error;  // from Paho's SSL error callback, for connect failures
+    bool ever_connected = false;
+
+    std::atomic<std::uint64_t> published{0}, publish_failures{0}, verified{0}, reconnects{0},
+        connection_losses{0}, handler_errors{0};
+    std::array<std::atomic<std::uint64_t>, reject_reason_count> rejected{};
+};
+
+void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcept {
+    if (!msg) return;
+    const std::string& topic = msg->get_topic();
+    const std::string& payload = msg->get_payload();
+    const VerifyResult result = verifier->verify(topic, ByteView(payload), msg->is_retained());
+    if (!result) {
+        rejected[static_cast<std::size_t>(result.reason())].fetch_add(1, std::memory_order_relaxed);
+        RejectHandler handler;
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            handler = reject_handler;
+        }
+        if (handler) {
+            try {
+                handler(topic, result.reason());
+            } catch (const std::exception& e) {
+                handler_errors.fetch_add(1, std::memory_order_relaxed);
+                log(LogLevel::error, std::string("on_rejected handler threw: ") + e.what());
+            } catch (...) {
+                handler_errors.fetch_add(1, std::memory_order_relaxed);
+                log(LogLevel::error, "on_rejected handler threw a non-standard exception");
+            }
+        }
+        return;
+    }
+    const VerifiedMessage& v = result.message();
+    Message m;
+    m.topic = topic;
+    m.payload = v.payload;
+    m.key_id = v.key_id;
+    m.timestamp_ms = v.timestamp_ms;
+    m.qos = msg->get_qos();
+    m.retained = msg->is_retained();
+    verified.fetch_add(1, std::memory_order_relaxed);
+    const auto list = subscriptions();
+    for (const Subscription& s : *list) {
+        if (!topic_matches(s.filter, topic)) continue;
+        try {
+            s.handler(m);
+        } catch (const std::exception& e) {
+            handler_errors.fetch_add(1, std::memory_order_relaxed);
+            log(LogLevel::error, "handler for '" + s.filter + "' threw: " + e.what());
+        } catch (...) {
+            handler_errors.fetch_add(1, std::memory_order_relaxed);
+            log(LogLevel::error, "handler for '" + s.filter + "' threw a non-standard exception");
+        }
+    }
+}
+
+void SecureSession::Impl::restore_subscriptions() noexcept {
+    const auto list = subscriptions();
+    for (const Subscription& s : *list) {
+        try {
+            client->subscribe(s.filter, s.qos);  // asynchronous: never wait in a callback
+        } catch (const std::exception& e) {
+            log(LogLevel::error, "re-subscribing '" + s.filter + "' failed: " + e.what());
+        }
+    }
+}
+
+void SecureSession::Impl::on_connected(const std::string& cause) noexcept {
+    bool reconnect = false;
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        reconnect = ever_connected;
+        ever_connected = true;
+    }
+    if (!reconnect) return;  // the first connection restores subscriptions in connect()
+    reconnects.fetch_add(1, std::memory_order_relaxed);
+    log(LogLevel::info, "reconnected to " + options.server_uri + (cause.empty() ? "" : " (" + cause + ")"));
+    // A broker that kept our session also kept the subscriptions; subscribing again is
+    // harmless, and needed when it did not (Paho does not restore them).
+    restore_subscriptions();
+}
+
+void SecureSession::Impl::on_connection_lost(const std::string& cause) noexcept {
+    connection_losses.fetch_add(1, std::memory_order_relaxed);
+    log(LogLevel::warning, "connection to " + options.server_uri + " lost" + (cause.empty() ? "" : ": " + cause) +
+                               (options.auto_reconnect ? "; reconnecting" : ""));
+}
+
+mqtt::connect_options SecureSession::Impl::make_connect_options() {
+    const TlsOptions& tls = options.tls;
+    mqtt::ssl_options ssl;
+    ssl.set_trust_store(ca_file);
+    if (!tls.ca_path.empty()) ssl.ca_path(tls.ca_path);
+    ssl.set_key_store(cert_file);
+    ssl.set_private_key(key_file);
+    if (!tls.key_passphrase.empty()) ssl.set_private_key_password(tls.key_passphrase);
+    ssl.set_enabled_cipher_suites(detail::tls_cipher_string(tls));
+    ssl.set_enable_server_cert_auth(true);
+    ssl.set_verify(tls.verify_hostname);  // Paho's name for the post-handshake host name check
+    if (!tls.alpn.empty()) ssl.set_alpn_protos(tls.alpn);
+    ssl.set_error_handler([this](const std::string& message) {
+        std::lock_guard<std::mutex> lock(mutex);
+        last_tls_error = message;
+    });
+
+    mqtt::connect_options c;
+    c.set_mqtt_version(options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+    if (options.mqtt_version == 5) {
+        c.set_clean_start(options.clean_session);
+    } else {
+        c.set_clean_session(options.clean_session);
+    }
+    c.set_keep_alive_interval(options.keep_alive);
+    c.set_connect_timeout(std::chrono::duration_cast<std::chrono::seconds>(options.connect_timeout) +
+                          std::chrono::seconds(1));
+    c.set_max_inflight(options.max_inflight);
+    if (options.auto_reconnect) c.set_automatic_reconnect(options.reconnect_min, options.reconnect_max);
+    c.set_ssl(std::move(ssl));
+    if (options.will) {
+        std::string envelope;
+        signer->sign_into(options.will->topic, options.will->payload, envelope, options.will->retain);
+        c.set_will(mqtt::will_options(options.will->topic, envelope.data(), envelope.size(), options.will->qos,
+                                      options.will->retain));
+    }
+    return c;
+}
+
+void SecureSession::Impl::throw_connect_failure(const std::string& paho_message, int paho_code) {
+    std::string tls_error;
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        tls_error = last_tls_error;
+    }
+    const detail::Diagnosis d = detail::diagnose_connect_failure(host, port, options.tls, ca_file, cert_file, key_file,
+                                                                tls_error, paho_message, paho_code,
+                                                                options.connect_timeout);
+    throw ConnectionError("connect to " + options.server_uri + " failed: " + d.detail, d.reason, paho_code);
+}
+
+SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+    Impl& s = *impl_;
+    const SessionOptions& o = s.options;
+    if (!o.keyring) throw ConfigError("session: no keyring given");
+    if (o.mqtt_version != 4 && o.mqtt_version != 5) {
+        throw ConfigError("session: mqtt_version must be 4 (MQTT 3.1.1) or 5, got " + std::to_string(o.mqtt_version));
+    }
+    const detail::ServerAddress address = detail::parse_server_uri(o.server_uri);
+    s.host = address.host;
+    s.port = address.port;
+    s.paho_uri = "ssl://" + address.host_for_uri + ":" + std::to_string(address.port);
+    if (o.client_id.empty() && !o.clean_session) {
+        throw ConfigError("session: a persistent session (clean_session = false) needs a fixed client_id");
+    }
+    if (o.offline_buffer < 1 || o.max_inflight < 1) throw ConfigError("session: offline_buffer and max_inflight must be positive");
+
+    s.report = preflight_tls(o.tls, system_clock_ms(), o.logger);
+    const auto path_for = [&s](const char* what, const std::string& file, const std::string& pem) {
+        if (pem.empty()) return file;
+        s.credential_files.push_back(std::make_unique<detail::CredentialFile>(what, pem));
+        return s.credential_files.back()->path();
+    };
+    s.ca_file = path_for("CA file", o.tls.ca_file, o.tls.ca_pem);
+    s.cert_file = path_for("client certificate", o.tls.cert_file, o.tls.cert_pem);
+    s.key_file = path_for("client key", o.tls.key_file, o.tls.key_pem);
+
+    s.signer = std::make_unique<Signer>(o.keyring, SignerOptions{o.verifier.clock, std::nullopt, 1});
+    s.verifier = std::make_unique<Verifier>(o.keyring, std::make_shared<ReplayGuard>(o.replay), o.verifier);
+
+    mqtt::create_options create(o.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, o.offline_buffer);
+    create.set_send_while_disconnected(true, true);
+    create.set_delete_oldest_messages(false);  // a full buffer refuses new publishes, loudly
+    const std::string client_id = o.client_id.empty() ? random_client_id() : o.client_id;
+    s.client = std::make_unique<mqtt::async_client>(s.paho_uri, client_id, create, nullptr);
+    s.client->set_message_callback([&s](mqtt::const_message_ptr msg) { s.on_message(msg); });
+    s.client->set_connected_handler([&s](const std::string& cause) { s.on_connected(cause); });
+    s.client->set_connection_lost_handler([&s](const std::string& cause) { s.on_connection_lost(cause); });
+}
+
+SecureSession::~SecureSession() {
+    try {
+        if (impl_->client && impl_->client->is_connected()) disconnect(std::chrono::milliseconds(2000));
+    } catch (...) {  // destructors do not throw; the broker will notice the socket closing
+    }
+}
+
+void SecureSession::connect() {
+    Impl& s = *impl_;
+    if (s.client->is_connected()) return;
+    {
+        std::lock_guard<std::mutex> lock(s.mutex);
+        s.last_tls_error.clear();
+    }
+    mqtt::token_ptr token;
+    try {
+        token = s.client->connect(s.make_connect_options());
+        if (!token->wait_for(s.options.connect_timeout)) {
+            try {
+                s.client->disconnect()->wait_for(std::chrono::milliseconds(500));
+            } catch (...) {
+            }
+            throw ConnectionError("connect to " + s.options.server_uri + " failed: no answer within " +
+                                      std::to_string(s.options.connect_timeout.count()) + " ms",
+                                  ConnectFailure::timeout);
+        }
+    } catch (const mqtt::exception& e) {
+        const int code = e.get_return_code();
+        s.throw_connect_failure(e.get_message().empty() ? e.get_error_str() : e.get_message(), code);
+    }
+    {
+        std::lock_guard<std::mutex> lock(s.mutex);
+        s.ever_connected = true;
+    }
+    s.log(LogLevel::info, "connected to " + s.options.server_uri + " as " + s.report.client_subject);
+    s.restore_subscriptions();
+}
+
+void SecureSession::disconnect(std::chrono::milliseconds timeout) {
+    Impl& s = *impl_;
+    try {
+        if (s.client->is_connected()) s.client->disconnect()->wait_for(timeout);
+    } catch (const mqtt::exception& e) {
+        throw ConnectionError("disconnect from " + s.options.server_uri + " failed: " + e.what(), ConnectFailure::other,
+                              e.get_return_code());
+    }
+}
+
+bool SecureSession::is_connected() const { return impl_->client->is_connected(); }
+
+void SecureSession::publish(std::string_view topic, ByteView payload, int qos, bool retain) {
+    Impl& s = *impl_;
+    if (qos < 0 || qos > 2) throw ConfigError("publish: QoS must be 0, 1 or 2");
+    std::string envelope;
+    s.signer->sign_into(topic, payload, envelope, retain);
+    auto msg = mqtt::make_message(std::string(topic), std::move(envelope), qos, retain);
+    try {
+        s.client->publish(msg);
+        s.published.fetch_add(1, std::memory_order_relaxed);
+    } catch (const mqtt::exception& e) {
+        s.publish_failures.fetch_add(1, std::memory_order_relaxed);
+        const int code = e.get_return_code();
+        if (code == MQTTASYNC_MAX_BUFFERED_MESSAGES) {
+            throw ConnectionError("publish to '" + std::string(topic) + "': offline buffer full (" +
+                                      std::to_string(s.options.offline_buffer) + " messages)",
+                                  ConnectFailure::buffer_full, code);
+        }
+        throw ConnectionError("publish to '" + std::string(topic) + "' failed: " + e.what(), ConnectFailure::other, code);
+    }
+}
+
+bool SecureSession::flush(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (const auto& token : impl_->client->get_pending_delivery_tokens()) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        try {
+            if (!token->wait_for(left)) return false;
+        } catch (const mqtt::exception&) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void SecureSession::subscribe(const std::string& filter, int qos, Handler handler) {
+    Impl& s = *impl_;
+    if (!is_valid_topic_filter(filter)) throw ConfigError("subscribe: invalid topic filter '" + filter + "'");
+    if (qos < 0 || qos > 2) throw ConfigError("subscribe: QoS must be 0, 1 or 2");
+    if (!handler) throw ConfigError("subscribe: no handler for '" + filter + "'");
+    {
+        std::lock_guard<std::mutex> lock(s.mutex);
+        auto next = std::make_shared<SubscriptionList>(*s.subs);
+        bool replaced = false;
+        for (Subscription& sub : *next) {
+            if (sub.filter == filter) {
+                sub = Subscription{filter, qos, std::move(handler)};
+                replaced = true;
+                break;
+            }
+        }
+        if (!replaced) next->push_back(Subscription{filter, qos, std::move(handler)});
+        s.subs = std::move(next);
+    }
+    if (!s.client->is_connected()) return;  // restored on connect
+    try {
+        auto token = s.client->subscribe(filter, qos);
+        if (!token->wait_for(s.options.connect_timeout)) {
+            throw ConnectionError("subscribe '" + filter + "': no SUBACK within the timeout", ConnectFailure::timeout);
+        }
+        const mqtt::subscribe_response response = token->get_subscribe_response();
+        const auto& granted = response.get_reason_codes();
+        if (!granted.empty() && granted.front() >= 0x80) {
+            throw ConnectionError("subscribe '" + filter + "': refused by the broker (not authorised?)",
+                                  ConnectFailure::not_authorized);
+        }
+    } catch (const mqtt::exception& e) {
+        throw ConnectionError("subscribe '" + filter + "' failed: " + e.what(), ConnectFailure::other, e.get_return_code());
+    }
+}
+
+void SecureSession::unsubscribe(const std::string& filter) {
+    Impl& s = *impl_;
+    {
+        std::lock_guard<std::mutex> lock(s.mutex);
+        auto next = std::make_shared<SubscriptionList>();
+        for (const Subscription& sub : *s.subs) {
+            if (sub.filter != filter) next->push_back(sub);
+        }
+        s.subs = std::move(next);
+    }
+    if (!s.client->is_connected()) return;
+    try {
+        s.client->unsubscribe(filter)->wait_for(s.options.connect_timeout);
+    } catch (const mqtt::exception& e) {
+        throw ConnectionError("unsubscribe '" + filter + "' failed: " + e.what(), ConnectFailure::other, e.get_return_code());
+    }
+}
+
+void SecureSession::on_rejected(RejectHandler handler) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->reject_handler = std::move(handler);
+}
+
+SessionStats SecureSession::stats() const {
+    const Impl& s = *impl_;
+    SessionStats st;
+    st.published = s.published.load();
+    st.publish_failures = s.publish_failures.load();
+    st.verified = s.verified.load();
+    for (std::size_t i = 0; i < reject_reason_count; ++i) {
+        st.rejected_by_reason[i] = s.rejected[i].load();
+        st.rejected += st.rejected_by_reason[i];
+    }
+    st.reconnects = s.reconnects.load();
+    st.connection_losses = s.connection_losses.load();
+    st.handler_errors = s.handler_errors.load();
+    return st;
+}
+
+const PreflightReport& SecureSession::preflight() const noexcept { return impl_->report; }
+
+}  // namespace securemqtt

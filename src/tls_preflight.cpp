@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <securemqtt/errors.hpp>
+#include <securemqtt/tls_options.hpp>
+
+#include "file_access.hpp"
+#include "openssl_util.hpp"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <cstring>
+#include <ctime>
+
+namespace securemqtt {
+namespace {
+
+using namespace detail;
+
+constexpr std::size_t max_pem_file_size = 16 * 1024 * 1024;
+
+// A credential's bytes and how to name it in messages.
+struct Source {
+    std::string name;  // "client certificate 'path'" or "client certificate (PEM in memory)"
+    std::string path;  // empty for memory
+    SecureBuffer data;
+};
+
+Source load(std::string_view what, const std::string& path, const std::string& pem) {
+    Source s;
+    if (!pem.empty()) {
+        s.name = std::string(what) + " (PEM in memory)";
+        s.data = SecureBuffer(pem.size());
+        std::memcpy(s.data.data(), pem.data(), pem.size());
+        return s;
+    }
+    s.path = path;
+    s.name = std::string(what) + " '" + path + "'";
+    try {
+        s.data = read_secret_file(path, what, max_pem_file_size);
+    } catch (const ConfigError& e) {
+        throw TlsError(e.what());  // same text; a credential problem
+    }
+    return s;
+}
+
+[[noreturn]] void fail(const Source& s, const std::string& cause) { throw TlsError(s.name + ": " + cause); }
+
+bool looks_like_pem(const Source& s) {
+    const std::string_view text(reinterpret_cast<const char*>(s.data.data()), s.data.size());
+    return text.find("-----BEGIN ") != std::string_view::npos;
+}
+
+BioPtr memory_bio(const Source& s) {
+    return BioPtr(BIO_new_mem_buf(s.data.data(), static_cast<int>(s.data.size())));
+}
+
+// Every certificate in a PEM source, in order. DER is recognised and explained.
+X509StackPtr parse_certificates(const Source& s) {
+    if (!looks_like_pem(s)) {
+        const unsigned char* p = s.data.data();
+        X509Ptr der(d2i_X509(nullptr, &p, static_cast<long>(s.data.size())));
+        ERR_clear_error();
+        if (der) {
+            const std::string in = s.path.empty() ? "cert.der" : s.path;
+            fail(s, "is a DER certificate, PEM is needed (convert: openssl x509 -inform DER -in " + in +
+                        " -out " + in + ".pem)");
+        }
+        fail(s, "not a PEM certificate");
+    }
+    X509StackPtr certs(sk_X509_new_null());
+    BioPtr bio = memory_bio(s);
+    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) sk_X509_push(certs.get(), cert);
+    const unsigned long err = ERR_peek_last_error();
+    if (sk_X509_num(certs.get()) == 0) fail(s, "no certificate in the file (" + openssl_reason("no PEM certificate") + ")");
+    // Reaching the end of the data is the normal way out of the loop.
+    if (ERR_GET_REASON(err) != PEM_R_NO_START_LINE && err != 0) fail(s, "damaged certificate (" + openssl_reason() + ")");
+    ERR_clear_error();
+    return certs;
+}
+
+int passphrase_callback(char* buf, int size, int /*rwflag*/, void* user) {
+    const auto* pass = static_cast<const std::string*>(user);
+    if (pass->empty() || pass->size() > static_cast<std::size_t>(size)) return -1;
+    std::memcpy(buf, pass->data(), pass->size());
+    return static_cast<int>(pass->size());
+}
+
+PkeyPtr parse_key(const Source& s, const std::string& passphrase) {
+    const std::string_view text(reinterpret_cast<const char*>(s.data.data()), s.data.size());
+    if (!looks_like_pem(s)) {
+        const unsigned char* p = s.data.data();
+        PkeyPtr der(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(s.data.size())));
+        ERR_clear_error();
+        if (der) {
+            const std::string in = s.path.empty() ? "key.der" : s.path;
+            fail(s, "is a DER private key, PEM is needed (convert: openssl pkey -inform DER -in " + in + " -out " +
+                        in + ".pem)");
+        }
+        fail(s, "not a PEM private key");
+    }
+    const bool encrypted = text.find("ENCRYPTED") != std::string_view::npos;
+    if (encrypted && passphrase.empty()) fail(s, "the key is encrypted and no passphrase was given");
+    BioPtr bio = memory_bio(s);
+    PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, passphrase_callback, const_cast<std::string*>(&passphrase)));
+    if (!key) {
+        if (encrypted) fail(s, "wrong passphrase (" + openssl_reason("bad decrypt") + ")");
+        fail(s, "not a private key (" + openssl_reason() + ")");
+    }
+    ERR_clear_error();
+    return key;
+}
+
+std::string asn1_time_text(const ASN1_TIME* t) {
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    ASN1_TIME_print(bio.get(), t);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(n));
+}
+
+std::int64_t asn1_time_ms(const ASN1_TIME* t) {
+    struct tm tm {};
+    if (ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+#if defined(_WIN32)
+    return static_cast<std::int64_t>(_mkgmtime(&tm)) * 1000;
+#else
+    return static_cast<std::int64_t>(timegm(&tm)) * 1000;
+#endif
+}
+
+std::string subject_text(X509* cert) {
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(n));
+}
+
+}  // namespace
+
+TlsVersion parse_tls_version(std::string_view text) {
+    if (text == "tlsv1.2" || text == "1.2" || text == "tls1.2" || text == "tls1_2") return TlsVersion::tls1_2;
+    if (text == "tlsv1.3" || text == "1.3" || text == "tls1.3" || text == "tls1_3") return TlsVersion::tls1_3;
+    throw ConfigError("unknown TLS version '" + std::string(text.substr(0, 32)) + "' (use tlsv1.2 or tlsv1.3)");
+}
+
+PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Logger& logger) {
+    PreflightReport report;
+    const auto warn = [&](const std::string& message) {
+        report.warnings.push_back(message);
+        if (logger) logger(LogLevel::warning, message);
+    };
+    if (o.ca_file.empty() && o.ca_path.empty() && o.ca_pem.empty()) {
+        throw ConfigError("TLS: no CA configured to verify the broker (--cafile or --capath)");
+    }
+    const bool has_cert = !o.cert_file.empty() || !o.cert_pem.empty();
+    const bool has_key = !o.key_file.empty() || !o.key_pem.empty();
+    if (!has_cert || !has_key) {
+        throw ConfigError(std::string("TLS: mutual TLS needs a client certificate and its key; ") +
+                          (has_cert ? "no key given (--key)" : "no certificate given (--cert)"));
+    }
+    if (!o.verify_hostname) warn("TLS: broker hostname verification is turned off (insecure)");
+
+    // Trust anchors.
+    X509StorePtr store(X509_STORE_new());
+    std::string ca_name;
+    if (!o.ca_file.empty() || !o.ca_pem.empty()) {
+        const Source ca = load("CA file", o.ca_file, o.ca_pem);
+        ca_name = ca.name;
+        const X509StackPtr cas = parse_certificates(ca);
+        for (int i = 0; i < sk_X509_num(cas.get()); ++i) X509_STORE_add_cert(store.get(), sk_X509_value(cas.get(), i));
+    }
+    if (!o.ca_path.empty()) {
+        if (X509_STORE_load_path(store.get(), o.ca_path.c_str()) != 1) {
+            throw TlsError("CA directory '" + o.ca_path + "': cannot be used (" + openssl_reason() + ")");
+        }
+        ca_name += (ca_name.empty() ? "" : " and ") + std::string("CA directory '") + o.ca_path + "'";
+    }
+
+    // Client certificate (leaf first, intermediates after) and key.
+    const Source cert_src = load("client certificate", o.cert_file, o.cert_pem);
+    X509StackPtr chain = parse_certificates(cert_src);
+    X509* leaf = sk_X509_value(chain.get(), 0);
+    const Source key_src = load("client key", o.key_file, o.key_pem);
+    const PkeyPtr key = parse_key(key_src, o.key_passphrase);
+    if (X509_check_private_key(leaf, key.get()) != 1) {
+        ERR_clear_error();
+        throw TlsError(key_src.name + ": does not match " + cert_src.name.substr(std::strlen("client ")));
+    }
+
+    // Validity now.
+    const std::time_t now = static_cast<std::time_t>(now_ms / 1000);
+    std::time_t t = now;
+    if (X509_cmp_time(X509_get0_notBefore(leaf), &t) > 0) {
+        fail(cert_src, "not valid before " + asn1_time_text(X509_get0_notBefore(leaf)));
+    }
+    if (X509_cmp_time(X509_get0_notAfter(leaf), &t) < 0) {
+        fail(cert_src, "expired on " + asn1_time_text(X509_get0_notAfter(leaf)));
+    }
+    std::time_t soon = now + static_cast<std::time_t>(o.expiry_warning_days) * 86400;
+    if (X509_cmp_time(X509_get0_notAfter(leaf), &soon) < 0) {
+        warn(cert_src.name + ": expires on " + asn1_time_text(X509_get0_notAfter(leaf)) + ", within " +
+             std::to_string(o.expiry_warning_days) + " days");
+    }
+
+    // Chain to the configured CA, as the broker will check it.
+    X509StackPtr untrusted(sk_X509_new_null());
+    for (int i = 1; i < sk_X509_num(chain.get()); ++i) sk_X509_push(untrusted.get(), sk_X509_value(chain.get(), i));
+    X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+    if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), leaf, untrusted.get()) != 1) {
+        throw TlsError("TLS preflight: " + openssl_reason("out of memory"));
+    }
+    X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
+    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()), now);
+    const bool chained = X509_verify_cert(ctx.get()) == 1;
+    // The untrusted stack borrows the chain's certificates: empty it before both are freed.
+    while (sk_X509_num(untrusted.get()) > 0) sk_X509_pop(untrusted.get());
+    if (!chained) {
+        const int err = X509_STORE_CTX_get_error(ctx.get());
+        ERR_clear_error();
+        fail(cert_src, std::string("does not chain to ") + ca_name + " (" + X509_verify_cert_error_string(err) + ")");
+    }
+    report.client_subject = subject_text(leaf);
+    report.client_not_after_ms = asn1_time_ms(X509_get0_notAfter(leaf));
+    return report;
+}
+
+}  // namespace securemqtt
