@@ -129,17 +129,11 @@ Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsO
 
     // TCP.
     const std::string target = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
-    BioPtr bio(BIO_new_connect(target.c_str()));
+    std::string tcp_error;
+    const int fd = connect_tcp(host, port, timeout, std::min(timeout, std::chrono::milliseconds(3000)), tcp_error);
+    if (fd < 0) return {ConnectFailure::network_unreachable, "cannot reach " + target + ": " + tcp_error};
+    BioPtr bio(BIO_new_socket(fd, BIO_CLOSE));
     if (!bio) return {ConnectFailure::other, fallback_detail};
-    BIO_ctrl(bio.get(), BIO_C_SET_NBIO, 1, nullptr);
-    const int secs = static_cast<int>(std::max<long long>(1, timeout.count() / 1000));
-    if (BIO_do_connect_retry(bio.get(), secs, 100) <= 0) {
-        const std::string why = openssl_reason("no connection");
-        return {ConnectFailure::network_unreachable, "cannot reach " + target + ": " + why};
-    }
-    int fd = -1;
-    BIO_ctrl(bio.get(), BIO_C_GET_FD, 0, &fd);
-    set_blocking_with_timeouts(fd, std::chrono::milliseconds(std::min<long long>(timeout.count(), 3000)));
 
     // TLS, configured as the session configures Paho.
     SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));

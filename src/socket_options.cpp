@@ -2,32 +2,95 @@
 #include "socket_options.hpp"
 
 #if defined(_WIN32)
-#include <winsock2.h>
+#include <openssl/bio.h>
 #else
+#include <cerrno>
+#include <cstring>
 #include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 #endif
 
 namespace securemqtt::detail {
 
-bool set_blocking_with_timeouts(int fd, std::chrono::milliseconds timeout) noexcept {
 #if defined(_WIN32)
-    u_long mode = 0;
-    if (ioctlsocket(static_cast<SOCKET>(fd), FIONBIO, &mode) != 0) return false;
-    const DWORD ms = static_cast<DWORD>(timeout.count());
-    const char* value = reinterpret_cast<const char*>(&ms);
-    return setsockopt(static_cast<SOCKET>(fd), SOL_SOCKET, SO_RCVTIMEO, value, sizeof ms) == 0 &&
-           setsockopt(static_cast<SOCKET>(fd), SOL_SOCKET, SO_SNDTIMEO, value, sizeof ms) == 0;
-#else
-    const int flags = fcntl(fd, F_GETFL, 0);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) return false;
-    timeval tv{};
-    tv.tv_sec = static_cast<decltype(tv.tv_sec)>(timeout.count() / 1000);
-    tv.tv_usec = static_cast<decltype(tv.tv_usec)>((timeout.count() % 1000) * 1000);
-    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
-           setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0;
-#endif
+// Portable fallback: OpenSSL's blocking connect, without a deadline.
+int connect_tcp(const std::string& host, int port, std::chrono::milliseconds, std::chrono::milliseconds,
+                std::string& error) noexcept {
+    const std::string target = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+    BIO* bio = BIO_new_connect(target.c_str());
+    if (bio == nullptr || BIO_do_connect(bio) <= 0) {
+        error = "connection failed";
+        BIO_free_all(bio);
+        return -1;
+    }
+    int fd = -1;
+    BIO_ctrl(bio, BIO_C_GET_FD, 0, &fd);
+    BIO_ctrl(bio, BIO_C_SET_CLOSE, BIO_NOCLOSE, nullptr);
+    BIO_free_all(bio);
+    return fd;
 }
+#else
+namespace {
+bool try_address(const addrinfo* ai, std::chrono::milliseconds timeout, std::chrono::milliseconds io_timeout,
+                 int& fd_out, std::string& error) {
+    const int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+        error = std::strerror(errno);
+        return false;
+    }
+    const int flags = fcntl(fd, F_GETFL, 0);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+        pollfd p{fd, POLLOUT, 0};
+        rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+        if (rc == 0) {
+            error = "no answer within " + std::to_string(timeout.count()) + " ms";
+            ::close(fd);
+            return false;
+        }
+        int so_error = 0;
+        socklen_t len = sizeof so_error;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+        rc = so_error == 0 ? 0 : -1;
+        errno = so_error;
+    }
+    if (rc != 0) {
+        error = std::strerror(errno);
+        ::close(fd);
+        return false;
+    }
+    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    timeval tv{};
+    tv.tv_sec = static_cast<decltype(tv.tv_sec)>(io_timeout.count() / 1000);
+    tv.tv_usec = static_cast<decltype(tv.tv_usec)>((io_timeout.count() % 1000) * 1000);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    fd_out = fd;
+    return true;
+}
+}  // namespace
+
+int connect_tcp(const std::string& host, int port, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds io_timeout, std::string& error) noexcept {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* list = nullptr;
+    const int gai = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &list);
+    if (gai != 0) {
+        error = std::string("cannot resolve '") + host + "': " + gai_strerror(gai);
+        return -1;
+    }
+    int fd = -1;
+    for (const addrinfo* ai = list; ai != nullptr && fd < 0; ai = ai->ai_next) try_address(ai, timeout, io_timeout, fd, error);
+    freeaddrinfo(list);
+    return fd;
+}
+#endif
 
 }  // namespace securemqtt::detail

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// Socket settings that differ between platforms, for the connect diagnosis probe.
+// TCP connect with a deadline and socket timeouts, for the connect diagnosis probe: the part of
+// it that differs between platforms.
 #pragma once
 
 #include <chrono>
+#include <string>
 
 namespace securemqtt::detail {
 
-/// Makes a connected socket blocking, with send and receive timeouts. Returns false if the
-/// platform refuses (the probe then runs without timeouts).
-bool set_blocking_with_timeouts(int fd, std::chrono::milliseconds timeout) noexcept;
+/// Connects to host:port within `timeout` and returns a blocking socket whose reads and writes
+/// time out after `io_timeout`; -1 with `error` set (e.g. "Connection refused") on failure.
+int connect_tcp(const std::string& host, int port, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds io_timeout, std::string& error) noexcept;
 
 }  // namespace securemqtt::detail

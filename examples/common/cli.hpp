@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: Apache-2.0
+// Command-line options shared by secure_publisher and secure_subscriber, spelled as
+// mosquitto_pub and mosquitto_sub spell them.
+#pragma once
+
+#include <securemqtt/securemqtt.hpp>
+
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cli {
+
+struct Options {
+    std::string host = "localhost";
+    int port = 8883;
+    std::vector<std::string> topics;
+    std::string message;
+    bool has_message = false;
+    std::string file;
+    bool lines = false;
+    int qos = 0;
+    bool retain = false;
+    std::string client_id;
+    int keep_alive = 60;
+    bool persistent = false;  // -c
+    int count = 0;            // -C
+    int wait_seconds = 0;     // -W
+    bool verbose = false;     // -v
+    bool debug = false;       // -d
+    int mqtt_version = 4;     // -V
+    securemqtt::TlsOptions tls;
+    std::vector<std::pair<std::string, std::string>> keys;  // (key id, hex key file)
+};
+
+/// Thrown for a bad command line: the program prints the message and the usage, exits 2.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+inline int parse_int(const std::string& flag, const std::string& value) {
+    try {
+        std::size_t used = 0;
+        const int n = std::stoi(value, &used);
+        if (used == value.size()) return n;
+    } catch (...) {
+    }
+    throw UsageError(flag + " needs a number, got '" + value + "'");
+}
+
+inline std::string read_passphrase_file(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr) throw securemqtt::ConfigError("passphrase file '" + path + "': cannot be read");
+    char buf[1024] = {};
+    const char* got = std::fgets(buf, sizeof buf, f);
+    std::fclose(f);
+    std::string pass = got != nullptr ? std::string(buf) : std::string();
+    while (!pass.empty() && (pass.back() == '\n' || pass.back() == '\r')) pass.pop_back();
+    return pass;
+}
+
+/// Parses argv. `publisher` selects the publisher's flags (-m -f -l -r) or the subscriber's
+/// (-C -v -W). Returns false when --help was asked for.
+inline bool parse(int argc, char** argv, bool publisher, Options& o) {
+    std::string pending_key_id;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        const auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw UsageError(a + " needs a value");
+            return argv[++i];
+        };
+        if (a == "--help") return false;
+        if (a == "-h" || a == "--host") o.host = value();
+        else if (a == "-p" || a == "--port") o.port = parse_int(a, value());
+        else if (a == "-t" || a == "--topic") o.topics.push_back(value());
+        else if (a == "-q" || a == "--qos") o.qos = parse_int(a, value());
+        else if (a == "-i" || a == "--id") o.client_id = value();
+        else if (a == "-k" || a == "--keepalive") o.keep_alive = parse_int(a, value());
+        else if (a == "-c" || a == "--disable-clean-session") o.persistent = true;
+        else if (a == "-d" || a == "--debug") o.debug = true;
+        else if (a == "-V" || a == "--protocol-version") {
+            const std::string v = value();
+            if (v == "mqttv311" || v == "311" || v == "4") o.mqtt_version = 4;
+            else if (v == "mqttv5" || v == "5") o.mqtt_version = 5;
+            else throw UsageError("-V takes mqttv311 or mqttv5, got '" + v + "'");
+        } else if (a == "--cafile") o.tls.ca_file = value();
+        else if (a == "--capath") o.tls.ca_path = value();
+        else if (a == "--cert") o.tls.cert_file = value();
+        else if (a == "--key") o.tls.key_file = value();
+        else if (a == "--key-passphrase-file") o.tls.key_passphrase = read_passphrase_file(value());
+        else if (a == "--tls-version") o.tls.min_version = securemqtt::parse_tls_version(value());
+        else if (a == "--ciphers") o.tls.ciphers = value();
+        else if (a == "--insecure") o.tls.verify_hostname = false;
+        else if (a == "--key-id") pending_key_id = value();
+        else if (a == "--hmac-key") {
+            const std::string file = value();
+            o.keys.emplace_back(pending_key_id.empty() ? std::string("default") : pending_key_id, file);
+            pending_key_id.clear();
+        } else if (publisher && (a == "-m" || a == "--message")) {
+            o.message = value();
+            o.has_message = true;
+        } else if (publisher && (a == "-f" || a == "--file")) o.file = value();
+        else if (publisher && (a == "-l" || a == "--stdin-line")) o.lines = true;
+        else if (publisher && (a == "-r" || a == "--retain")) o.retain = true;
+        else if (!publisher && (a == "-C" || a == "--count")) o.count = parse_int(a, value());
+        else if (!publisher && (a == "-v" || a == "--verbose")) o.verbose = true;
+        else if (!publisher && (a == "-W" || a == "--timeout")) o.wait_seconds = parse_int(a, value());
+        else throw UsageError("unknown option '" + a + "'");
+    }
+    if (!pending_key_id.empty()) throw UsageError("--key-id " + pending_key_id + " must be followed by --hmac-key FILE");
+    if (o.topics.empty()) throw UsageError("no topic given (-t)");
+    if (o.keys.empty()) throw UsageError("no HMAC key given (--hmac-key FILE)");
+    if (o.qos < 0 || o.qos > 2) throw UsageError("-q takes 0, 1 or 2");
+    if (publisher) {
+        const int sources = (o.has_message ? 1 : 0) + (o.file.empty() ? 0 : 1) + (o.lines ? 1 : 0);
+        if (sources != 1) throw UsageError("give exactly one of -m MESSAGE, -f FILE, -l");
+        if (o.topics.size() != 1) throw UsageError("publish to exactly one topic (-t)");
+    }
+    return true;
+}
+
+inline const char* tls_usage() {
+    return "TLS (mutual TLS is required):\n"
+           "  --cafile FILE          CA certificate(s) to trust for the broker\n"
+           "  --capath DIR           directory of hashed CA certificates\n"
+           "  --cert FILE            client certificate (PEM)\n"
+           "  --key FILE             client private key (PEM)\n"
+           "  --key-passphrase-file FILE  passphrase of an encrypted --key\n"
+           "  --tls-version VER      oldest TLS version: tlsv1.2 (default) or tlsv1.3\n"
+           "  --ciphers LIST         OpenSSL cipher list for TLS 1.2\n"
+           "  --insecure             do not check the broker's host name (not for production)\n"
+           "Message integrity:\n"
+           "  --key-id ID            key id for the next --hmac-key (default: 'default')\n"
+           "  --hmac-key FILE        hex HMAC key file (openssl rand -hex 32 > FILE)\n";
+}
+
+/// The session options the flags describe; logs go to stderr with -d (warnings always).
+inline securemqtt::SessionOptions session_options(const Options& o) {
+    securemqtt::SessionOptions s;
+    const bool v6 = o.host.find(':') != std::string::npos;
+    s.server_uri = "mqtts://" + (v6 ? "[" + o.host + "]" : o.host) + ":" + std::to_string(o.port);
+    s.client_id = o.client_id;
+    s.tls = o.tls;
+    s.mqtt_version = o.mqtt_version;
+    s.keep_alive = std::chrono::seconds(o.keep_alive);
+    s.clean_session = !o.persistent;
+    const bool debug = o.debug;
+    s.logger = [debug](securemqtt::LogLevel level, std::string_view message) {
+        if (debug || level >= securemqtt::LogLevel::warning) std::cerr << message << '\n';
+    };
+    s.keyring = std::make_shared<securemqtt::Keyring>(s.logger);
+    for (const auto& k : o.keys) s.keyring->add_key_file(k.first, k.second);
+    s.keyring->set_signing_key(o.keys.front().first);
+    return s;
+}
+
+}  // namespace cli
