@@ -33,6 +33,7 @@ struct Options {
     int mqtt_version = 4;     // -V
     securemqtt::TlsOptions tls;
     std::vector<std::pair<std::string, std::string>> keys;  // (key id, hex key file)
+    std::vector<std::pair<std::string, std::string>> scopes;  // (key id, topic filter)
 };
 
 /// Thrown for a bad command line: the program prints the message and the usage, exits 2.
@@ -98,6 +99,11 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
             const std::string file = value();
             o.keys.emplace_back(pending_key_id.empty() ? std::string("default") : pending_key_id, file);
             pending_key_id.clear();
+        } else if (a == "--scope") {
+            const std::string v = value();
+            const std::size_t eq = v.find('=');
+            if (eq == std::string::npos || eq == 0) throw UsageError("--scope takes KEYID=FILTER, got '" + v + "'");
+            o.scopes.emplace_back(v.substr(0, eq), v.substr(eq + 1));
         } else if (publisher && (a == "-m" || a == "--message")) {
             o.message = value();
             o.has_message = true;
@@ -133,7 +139,8 @@ inline const char* tls_usage() {
            "  --insecure             do not check the broker's host name (not for production)\n"
            "Message integrity:\n"
            "  --key-id ID            key id for the next --hmac-key (default: 'default')\n"
-           "  --hmac-key FILE        hex HMAC key file (openssl rand -hex 32 > FILE)\n";
+           "  --hmac-key FILE        hex HMAC key file (openssl rand -hex 32 > FILE)\n"
+           "  --scope KEYID=FILTER   the key may sign only for topics matching FILTER (repeatable)\n";
 }
 
 /// The session options the flags describe; logs go to stderr with -d (warnings always).
@@ -151,7 +158,13 @@ inline securemqtt::SessionOptions session_options(const Options& o) {
         if (debug || level >= securemqtt::LogLevel::warning) std::cerr << message << '\n';
     };
     s.keyring = std::make_shared<securemqtt::Keyring>(s.logger);
-    for (const auto& k : o.keys) s.keyring->add_key_file(k.first, k.second);
+    for (const auto& k : o.keys) {
+        securemqtt::KeyOptions key_options;
+        for (const auto& scope : o.scopes) {
+            if (scope.first == k.first) key_options.topic_scope.push_back(scope.second);
+        }
+        s.keyring->add_key_file(k.first, k.second, key_options);
+    }
     s.keyring->set_signing_key(o.keys.front().first);
     return s;
 }

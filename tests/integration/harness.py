@@ -1,0 +1,144 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared pieces of the broker integration tests: a real Mosquitto over mutual TLS on a free
+loopback port (scripts/local_broker.py, certificates from certs/), the example programs, and a
+raw paho-mqtt client for injecting hostile messages.
+
+Environment: SECUREMQTT_BIN (directory of secure_publisher / secure_subscriber).
+"""
+
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "examples", "python"))
+import securemqtt_envelope as sm  # noqa: E402
+import paho.mqtt.client as mqtt  # noqa: E402
+
+BIN = os.environ.get("SECUREMQTT_BIN", os.path.join(ROOT, "build", "ci", "examples"))
+PY_EXAMPLES = os.path.join(ROOT, "examples", "python")
+BROKER = os.path.join(ROOT, "scripts", "local_broker.py")
+TIMEOUT = 30
+
+
+class Broker:
+    """A local Mosquitto with mTLS; certificates in self.certs."""
+
+    def __init__(self, *extra):
+        self.dir = tempfile.mkdtemp(prefix="securemqtt-it-")
+        self.extra = list(extra)
+        self.start()
+        self.certs = os.path.join(self.dir, "certs")
+        self.keys = {}
+        for name in ("device-1", "device-2", "monitor"):
+            path = os.path.join(self.dir, name + ".hex")
+            with open(path, "w") as f:
+                f.write(os.urandom(32).hex() + "\n")
+            os.chmod(path, 0o600)
+            self.keys[name] = path
+
+    def start(self, port=None):
+        args = [sys.executable, BROKER, "start", self.dir] + self.extra
+        if port:
+            args += ["--port", str(port)]
+        out = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError("broker did not start: " + out.stdout + out.stderr)
+        with open(os.path.join(self.dir, "port")) as f:
+            self.port = int(f.read())
+
+    def stop(self):
+        subprocess.run([sys.executable, BROKER, "stop", self.dir], capture_output=True, timeout=30)
+
+    def restart(self):
+        self.stop()
+        self.start(self.port)
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def cert(self, name):
+        return os.path.join(self.certs, name + ".pem"), os.path.join(self.certs, name + ".key")
+
+    def tls_flags(self, name, cafile=None):
+        cert, key = self.cert(name)
+        return ["-h", "localhost", "-p", str(self.port), "--cafile", cafile or os.path.join(self.certs, "ca.pem"),
+                "--cert", cert, "--key", key]
+
+    def key_flags(self, *names):
+        flags = []
+        for n in names:
+            flags += ["--key-id", n, "--hmac-key", self.keys[n]]
+        return flags
+
+    def raw_client(self, name, client_id=""):
+        """A plain paho-mqtt client with valid TLS credentials and no envelope logic."""
+        cert, key = self.cert(name)
+        c = mqtt.Client(client_id=client_id)
+        ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.pem"))
+        ctx.load_cert_chain(cert, key)
+        c.tls_set_context(ctx)
+        c.connect("localhost", self.port, 30)
+        c.loop_start()
+        return c
+
+    def raw_publish(self, name, messages, qos=1):
+        """messages: [(topic, bytes, retain)]; waits for each PUBACK."""
+        c = self.raw_client(name)
+        try:
+            for topic, payload, retain in messages:
+                c.publish(topic, payload, qos, retain).wait_for_publish(timeout=TIMEOUT)
+        finally:
+            c.disconnect()
+            c.loop_stop()
+
+
+def program(name):
+    path = os.path.join(BIN, name)
+    if not os.path.exists(path):
+        raise unittest.SkipTest("not built: " + path)  # turned into a failure by the runner
+    return path
+
+
+def run(args, stdin=None, timeout=TIMEOUT, env=None):
+    return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+class Subscriber:
+    """A subscriber program running in the background until it has COUNT messages."""
+
+    def __init__(self, args, ready_after=0.6):
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(ready_after)  # connected and subscribed (connect over loopback takes ~20 ms)
+
+    def finish(self, timeout=TIMEOUT):
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGTERM)
+            out, err = self.proc.communicate(timeout=10)
+        return self.proc.returncode, out, err
+
+
+class NoSkipResult(unittest.TextTestResult):
+    """A skipped integration test is a failure here: set-up installs everything."""
+
+    def addSkip(self, test, reason):
+        self.addFailure(test, (AssertionError, AssertionError("skipped: " + reason), None))
+
+
+def main():
+    runner = unittest.TextTestRunner(verbosity=2, resultclass=NoSkipResult)
+    result = unittest.main(testRunner=runner, exit=False).result
+    total = result.testsRun
+    failed = len(result.failures) + len(result.errors)
+    print("%d passed, %d failed" % (total - failed, failed))
+    sys.exit(0 if result.wasSuccessful() and total > 0 else 1)

@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Mutual TLS against a real Mosquitto: who gets in, who does not, and what they are told."""
+
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from harness import Broker, Subscriber, program, run, main, ROOT
+
+broker = None
+other = None  # a second, unrelated CA and broker
+
+
+def setUpModule():
+    global broker, other
+    broker = Broker()
+    other = Broker("--server-dns", "other.example", "--clients", "device-1")
+
+
+def tearDownModule():
+    broker.close()
+    other.close()
+
+
+def publish(b, identity, extra=(), cafile=None, env=None, topic=None):
+    topic = topic or "devices/%s/tls" % identity
+    return run([program("secure_publisher"), "-q", "1", "-t", topic, "-m", "x"] + b.tls_flags(identity, cafile) +
+               b.key_flags("device-1") + list(extra), env=env)
+
+
+def raw_tls_connect(port, cafile, cert=None, key=None):
+    """A plain TLS client: returns None if the broker accepted us through CONNECT/CONNACK,
+    else the error text."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    try:
+        with socket.create_connection(("localhost", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                # MQTT 3.1.1 CONNECT, client id "raw", clean session, keep-alive 10 s.
+                s.sendall(bytes([0x10, 15, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 10, 0, 3]) + b"raw")
+                connack = s.recv(4)
+                if len(connack) == 4 and connack[0] == 0x20 and connack[3] == 0:
+                    return None
+                return "no CONNACK (got %r)" % connack
+    except (ssl.SSLError, OSError) as e:
+        return str(e)
+
+
+class Credentials(unittest.TestCase):
+    def test_valid_client_certificate_gets_in(self):
+        out = publish(broker, "device-1")
+        self.assertEqual(out.returncode, 0, out.stderr)
+
+    def test_client_without_certificate_is_refused(self):
+        err = raw_tls_connect(broker.port, os.path.join(broker.certs, "ca.pem"))
+        self.assertIsNotNone(err)
+        # And the programs refuse to try: mutual TLS needs a certificate.
+        out = run([program("secure_publisher"), "-p", str(broker.port), "-t", "devices/x/y", "-m", "x", "--cafile",
+                   os.path.join(broker.certs, "ca.pem")] + broker.key_flags("device-1"))
+        self.assertEqual(out.returncode, 3)
+        self.assertIn("mutual TLS needs a client certificate", out.stderr)
+
+    def test_certificate_from_another_ca_is_refused(self):
+        cert, key = other.cert("device-1")
+        # Preflight: it does not chain to the configured CA.
+        out = run([program("secure_publisher"), "-p", str(broker.port), "-t", "devices/device-1/t", "-m", "x",
+                   "--cafile", os.path.join(broker.certs, "ca.pem"), "--cert", cert, "--key", key] +
+                  broker.key_flags("device-1"))
+        self.assertEqual(out.returncode, 3)
+        self.assertIn("client certificate '%s': does not chain to CA file" % cert, out.stderr)
+        # Trusting both CAs locally gets past the preflight; the broker still says no.
+        both = os.path.join(broker.dir, "both-cas.pem")
+        with open(both, "w") as f:
+            f.write(open(os.path.join(broker.certs, "ca.pem")).read() + open(os.path.join(other.certs, "ca.pem")).read())
+        out = run([program("secure_publisher"), "-h", "localhost", "-p", str(broker.port), "-t", "devices/device-1/t",
+                   "-m", "x", "--cafile", both, "--cert", cert, "--key", key] + broker.key_flags("device-1"))
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("[certificate_not_trusted]", out.stderr)
+        self.assertIsNotNone(raw_tls_connect(broker.port, both, cert, key))
+
+    def test_expired_client_certificate_is_refused(self):
+        subprocess.run([os.path.join(ROOT, "certs", "generate_client_cert.sh"), "expired", "--out", broker.certs,
+                        "--not-before", "20200101000000Z", "--not-after", "20200201000000Z"], check=True,
+                       capture_output=True)
+        out = publish(broker, "expired")
+        self.assertEqual(out.returncode, 3)
+        self.assertIn("expired.pem': expired on Feb  1 00:00:00 2020 GMT", out.stderr)
+        cert, key = broker.cert("expired")
+        err = raw_tls_connect(broker.port, os.path.join(broker.certs, "ca.pem"), cert, key)
+        self.assertIsNotNone(err)
+
+    def test_revoked_client_certificate_is_refused_once_on_the_crl(self):
+        subprocess.run([os.path.join(ROOT, "certs", "generate_client_cert.sh"), "lost-device", "--out", broker.certs],
+                       check=True, capture_output=True)
+        self.assertEqual(publish(broker, "lost-device").returncode, 0)
+        subprocess.run([os.path.join(ROOT, "certs", "revoke_client_cert.sh"), "lost-device", "--out", broker.certs],
+                       check=True, capture_output=True)
+        broker.restart()  # reads the new CRL (as does SIGHUP)
+        out = publish(broker, "lost-device")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("certificate revoked", out.stderr)
+        self.assertIn("[certificate_revoked]", out.stderr)
+        self.assertEqual(publish(broker, "device-1").returncode, 0)  # others unaffected
+
+    def test_encrypted_key_with_and_without_its_passphrase(self):
+        passfile = os.path.join(broker.dir, "pass.txt")
+        with open(passfile, "w") as f:
+            f.write("correct horse\n")
+        subprocess.run([os.path.join(ROOT, "certs", "generate_client_cert.sh"), "locked", "--out", broker.certs,
+                        "--passphrase-file", passfile], check=True, capture_output=True)
+        out = publish(broker, "locked", ["--key-passphrase-file", passfile])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        wrong = os.path.join(broker.dir, "wrong.txt")
+        with open(wrong, "w") as f:
+            f.write("incorrect\n")
+        out = publish(broker, "locked", ["--key-passphrase-file", wrong])
+        self.assertEqual(out.returncode, 3)
+        self.assertIn("locked.key': wrong passphrase", out.stderr)
+        self.assertNotIn("incorrect", out.stderr)
+        out = publish(broker, "locked")
+        self.assertIn("the key is encrypted and no passphrase was given", out.stderr)
+
+
+class Hostname(unittest.TestCase):
+    def test_server_certificate_for_another_host_is_refused(self):
+        # Paho leaves the host name check off unless asked; the session turns it on.
+        out = publish(other, "device-1")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("hostname mismatch", out.stderr)
+        self.assertIn("[hostname_mismatch]", out.stderr)
+
+    def test_accepted_only_with_hostname_checking_turned_off(self):
+        out = publish(other, "device-1", ["--insecure"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("hostname verification is turned off", out.stderr)
+
+
+PERMISSIVE_OPENSSL_CONF = """openssl_conf = default_conf
+[default_conf]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+MinProtocol = TLSv1
+CipherString = DEFAULT@SECLEVEL=0
+"""
+
+
+class TlsFloor(unittest.TestCase):
+    """Paho ignores its TLS version setting on OpenSSL 3; the session enforces the floor through
+    the cipher configuration, even when the system's OpenSSL configuration would allow less."""
+
+    def serve(self, *version_flags):
+        conf = os.path.join(broker.dir, "permissive-openssl.cnf")
+        with open(conf, "w") as f:
+            f.write(PERMISSIVE_OPENSSL_CONF)
+        env = dict(os.environ, OPENSSL_CONF=conf)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = subprocess.Popen(
+            ["openssl", "s_server", "-accept", str(port), "-cert", os.path.join(broker.certs, "server.pem"), "-key",
+             os.path.join(broker.certs, "server.key"), "-cipher", "DEFAULT@SECLEVEL=0", "-quiet"] +
+            list(version_flags), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(server.kill)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        return port, env
+
+    def check_refused(self, port, env, extra=()):
+        out = run([program("secure_publisher"), "-h", "localhost", "-p", str(port), "-t", "devices/device-1/t", "-m",
+                   "x", "--cafile", os.path.join(broker.certs, "ca.pem"), "--cert", broker.cert("device-1")[0], "--key",
+                   broker.cert("device-1")[1]] + broker.key_flags("device-1") + list(extra), env=env)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("[tls_handshake]", out.stderr)
+        # The handshake fails on the protocol version, not on anything else.
+        self.assertRegex(out.stderr, "unsupported protocol|no protocols available|protocol version|no ciphers available")
+        return out
+
+    def test_tls_1_1_server_refused_by_the_1_2_floor(self):
+        port, env = self.serve("-tls1_1")
+        # The server really speaks TLS 1.1 to a client that allows it...
+        probe = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-tls1_1", "-cipher",
+                                "DEFAULT@SECLEVEL=0"], input="", capture_output=True, text=True, env=env, timeout=20)
+        self.assertIn("Protocol  : TLSv1.1", probe.stdout)
+        # ...and the session refuses it.
+        self.check_refused(port, env)
+
+    def test_tls_1_2_server_refused_by_a_1_3_floor(self):
+        port, env = self.serve("-tls1_2")
+        self.check_refused(port, env, ["--tls-version", "tlsv1.3"])
+
+
+class ForeignCertificates(unittest.TestCase):
+    """The programs with a CA and certificates made by plain openssl commands (RSA), not by
+    the project's scripts."""
+
+    def test_certificates_from_plain_openssl_commands(self):
+        d = tempfile.mkdtemp(prefix="securemqtt-foreign-")
+        self.addCleanup(shutil.rmtree, d, True)
+        certs = os.path.join(d, "certs")
+        os.makedirs(certs)
+
+        def sh(*args):
+            subprocess.run(args, check=True, capture_output=True, cwd=certs)
+
+        sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days",
+           "30", "-subj", "/CN=Foreign Test CA", "-addext", "basicConstraints=critical,CA:TRUE")
+        for name, ext in (("server", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
+                          ("device-1", "extendedKeyUsage=clientAuth"), ("monitor", "extendedKeyUsage=clientAuth")):
+            with open(os.path.join(certs, name + ".ext"), "w") as f:
+                f.write(ext + "\n")
+            sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr",
+               "-subj", "/CN=" + ("localhost" if name == "server" else name))
+            sh("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+               "-out", name + ".pem", "-days", "30", "-extfile", name + ".ext")
+        sh("openssl", "req", "-new", "-x509", "-key", "ca.key", "-out", "/dev/null", "-subj", "/CN=x")  # key is usable
+        # An empty CRL for the broker configuration's crlfile.
+        with open(os.path.join(certs, "crl.cnf"), "w") as f:
+            f.write("[ca]\ndefault_ca=c\n[c]\ndatabase=%s/index.txt\ncrlnumber=%s/crlnumber\ndefault_md=sha256\n"
+                    "default_crl_days=30\n" % (certs, certs))
+        open(os.path.join(certs, "index.txt"), "w").close()
+        with open(os.path.join(certs, "crlnumber"), "w") as f:
+            f.write("01\n")
+        sh("openssl", "ca", "-config", "crl.cnf", "-gencrl", "-keyfile", "ca.key", "-cert", "ca.pem", "-out", "crl.pem")
+        foreign = Broker.__new__(Broker)
+        foreign.dir, foreign.extra = d, ["--clients", ""]
+        foreign.start()
+        self.addCleanup(foreign.stop)
+        foreign.certs = certs
+        foreign.keys = broker.keys
+        topic = "devices/device-1/foreign"
+        sub = Subscriber([program("secure_subscriber"), "-v", "-q", "1", "-C", "1", "-W", "20", "-t", topic] +
+                         foreign.tls_flags("monitor") + foreign.key_flags("device-1"))
+        out = publish(foreign, "device-1", topic=topic)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        rc, out, err = sub.finish()
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(), [topic + " x"])
+
+
+if __name__ == "__main__":
+    main()
