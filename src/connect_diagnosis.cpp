@@ -117,15 +117,14 @@ std::string tls_cipher_string(const TlsOptions& tls) {
 
 Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsOptions& tls, const std::string& ca_file,
                                    const std::string& cert_file, const std::string& key_file,
-                                   const std::string& paho_tls_error, const std::string& paho_message, int paho_code,
+                                   const std::string& paho_message, int paho_code,
                                    std::chrono::milliseconds timeout) {
     // CONNACK refusals: the TLS part worked, the broker said no.
     if (paho_code == 4 || paho_code == 5 || paho_code == 0x86 || paho_code == 0x87) {
         return {ConnectFailure::not_authorized, "the broker refused the connection: not authorised (CONNACK " +
                                                     std::to_string(paho_code) + ")"};
     }
-    const std::string fallback_detail =
-        paho_tls_error.empty() ? paho_message : "TLS handshake failed: " + paho_tls_error;
+    const std::string& fallback_detail = paho_message;
 
     // TCP.
     const std::string target = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);

@@ -37,7 +37,7 @@ struct Diagnosis {
 /// certificate. Runs only after a failure, bounded by `timeout`.
 Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsOptions& tls, const std::string& ca_file,
                                    const std::string& cert_file, const std::string& key_file,
-                                   const std::string& paho_tls_error, const std::string& paho_message, int paho_code,
+                                   const std::string& paho_message, int paho_code,
                                    std::chrono::milliseconds timeout);
 
 }  // namespace securemqtt::detail

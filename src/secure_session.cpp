@@ -79,7 +79,6 @@ struct SecureSession::Impl {
     mutable std::mutex mutex;
     std::shared_ptr<const SubscriptionList> subs = std::make_shared<SubscriptionList>();
     RejectHandler reject_handler;
-    std::string last_tls_error;  // from Paho's SSL error callback, for connect failures
     bool ever_connected = false;
 
     std::atomic<std::uint64_t> published{0}, publish_failures{0}, verified{0}, reconnects{0},
@@ -180,10 +179,9 @@ mqtt::connect_options SecureSession::Impl::make_connect_options() {
     ssl.set_enable_server_cert_auth(true);
     ssl.set_verify(tls.verify_hostname);  // Paho's name for the post-handshake host name check
     if (!tls.alpn.empty()) ssl.set_alpn_protos(tls.alpn);
-    ssl.set_error_handler([this](const std::string& message) {
-        std::lock_guard<std::mutex> lock(mutex);
-        last_tls_error = message;
-    });
+    // No ssl.set_error_handler(): Paho C++ 1.2 hands the C library a pointer to the
+    // ssl_options object the handler was set on, which does not survive the copies into the
+    // client (ASan: stack-use-after-scope). The diagnosis probe reports TLS failures instead.
 
     mqtt::connect_options c;
     c.set_mqtt_version(options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
@@ -208,14 +206,8 @@ mqtt::connect_options SecureSession::Impl::make_connect_options() {
 }
 
 void SecureSession::Impl::throw_connect_failure(const std::string& paho_message, int paho_code) {
-    std::string tls_error;
-    {
-        std::lock_guard<std::mutex> lock(mutex);
-        tls_error = last_tls_error;
-    }
     const detail::Diagnosis d = detail::diagnose_connect_failure(host, port, options.tls, ca_file, cert_file, key_file,
-                                                                tls_error, paho_message, paho_code,
-                                                                options.connect_timeout);
+                                                                paho_message, paho_code, options.connect_timeout);
     throw ConnectionError("connect to " + options.server_uri + " failed: " + d.detail, d.reason, paho_code);
 }
 
@@ -268,10 +260,6 @@ SecureSession::~SecureSession() {
 void SecureSession::connect() {
     Impl& s = *impl_;
     if (s.client->is_connected()) return;
-    {
-        std::lock_guard<std::mutex> lock(s.mutex);
-        s.last_tls_error.clear();
-    }
     mqtt::token_ptr token;
     try {
         token = s.client->connect(s.make_connect_options());
