@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: Apache-2.0
+// SecureSession's API against a real Mosquitto over mutual TLS (started by this program with
+// scripts/local_broker.py): counters, rejection reporting, credentials from memory, handler
+// errors, connect failure reasons and what the logger may see.
+#include "support/catch.hpp"
+#include "support/test_util.hpp"
+
+#include <securemqtt/securemqtt.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <stdlib.h>
+
+using namespace securemqtt;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string shell_quote(const std::string& s) { return "'" + s + "'"; }
+
+// One broker for the whole program.
+struct BrokerFixture {
+    BrokerFixture() {
+        std::string templ = (fs::temp_directory_path() / "securemqtt-session-XXXXXX").string();
+        if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+        dir = templ;
+        const std::string cmd = std::string(SECUREMQTT_PYTHON) + " " + shell_quote(SECUREMQTT_SOURCE_DIR "/scripts/local_broker.py") +
+                                " start " + shell_quote(dir.string()) + " > /dev/null";
+        if (std::system(cmd.c_str()) != 0) throw std::runtime_error("broker did not start: " + cmd);
+        port = std::stoi(testutil::read_file((dir / "port").string()));
+        certs = dir / "certs";
+    }
+    ~BrokerFixture() {
+        const std::string cmd = std::string(SECUREMQTT_PYTHON) + " " + shell_quote(SECUREMQTT_SOURCE_DIR "/scripts/local_broker.py") +
+                                " stop " + shell_quote(dir.string());
+        (void)std::system(cmd.c_str());
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    TlsOptions tls(const std::string& identity) const {
+        TlsOptions t;
+        t.ca_file = (certs / "ca.pem").string();
+        t.cert_file = (certs / (identity + ".pem")).string();
+        t.key_file = (certs / (identity + ".key")).string();
+        return t;
+    }
+    std::string uri() const { return "mqtts://localhost:" + std::to_string(port); }
+    fs::path dir;
+    fs::path certs;
+    int port = 0;
+};
+
+BrokerFixture& broker() {
+    static BrokerFixture b;
+    return b;
+}
+
+const std::string key_hex = "8f3c2a9d0e7b4f61a5c3d2e1f0b9a8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1";
+
+SessionOptions options_for(const std::string& identity, std::vector<std::string>* log = nullptr,
+                           std::mutex* log_mutex = nullptr) {
+    SessionOptions o;
+    o.server_uri = broker().uri();
+    o.tls = broker().tls(identity);
+    o.keyring = std::make_shared<Keyring>();
+    o.keyring->add_key_hex("k1", key_hex);
+    o.keyring->set_signing_key("k1");
+    o.connect_timeout = std::chrono::milliseconds(5000);
+    if (log != nullptr) {
+        o.logger = [log, log_mutex](LogLevel level, std::string_view message) {
+            std::lock_guard<std::mutex> lock(*log_mutex);
+            log->push_back(std::string(level == LogLevel::debug ? "debug" : "other") + ": " + std::string(message));
+        };
+    }
+    return o;
+}
+
+// Collects verified payloads; wait() until `n` have arrived.
+struct Inbox {
+    SecureSession::Handler handler() {
+        return [this](const Message& m) {
+            std::lock_guard<std::mutex> lock(mutex);
+            payloads.emplace_back(m.payload.as_string_view());
+            topics.emplace_back(m.topic);
+            cv.notify_all();
+        };
+    }
+    bool wait(std::size_t n, std::chrono::seconds timeout = std::chrono::seconds(15)) {
+        std::unique_lock<std::mutex> lock(mutex);
+        return cv.wait_for(lock, timeout, [&] { return payloads.size() >= n; });
+    }
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<std::string> payloads;
+    std::vector<std::string> topics;
+};
+
+}  // namespace
+
+TEST_CASE("publish and subscribe through the broker, with counters", "[session][integration]") {
+    SecureSession sub(options_for("monitor"));
+    Inbox inbox;
+    sub.subscribe("devices/device-1/counters/#", 1, inbox.handler());
+    sub.connect();
+    SecureSession pub(options_for("device-1"));
+    pub.connect();
+    for (int i = 0; i < 20; ++i) pub.publish("devices/device-1/counters/x", "m" + std::to_string(i), i % 3);
+    REQUIRE(pub.flush(std::chrono::seconds(10)));
+    REQUIRE(inbox.wait(20));
+    // Mixed QoS levels may overtake each other; each message arrives once.
+    std::vector<std::string> expected;
+    for (int i = 0; i < 20; ++i) expected.push_back("m" + std::to_string(i));
+    std::vector<std::string> got = inbox.payloads;
+    std::sort(got.begin(), got.end());
+    std::sort(expected.begin(), expected.end());
+    CHECK(got == expected);
+    CHECK(pub.stats().published == 20);
+    CHECK(sub.stats().verified == 20);
+    CHECK(sub.stats().rejected == 0);
+    CHECK(sub.preflight().client_subject == "CN=monitor");
+}
+
+TEST_CASE("credentials given as PEM text in memory", "[session][integration]") {
+    SessionOptions o = options_for("device-1");
+    o.tls.ca_pem = testutil::read_file(o.tls.ca_file);
+    o.tls.cert_pem = testutil::read_file(o.tls.cert_file);
+    o.tls.key_pem = testutil::read_file(o.tls.key_file);
+    o.tls.ca_file.clear();
+    o.tls.cert_file.clear();
+    o.tls.key_file.clear();
+    SecureSession session(o);
+    session.connect();
+    session.publish("devices/device-1/memory", std::string("from memory"), 1);
+    CHECK(session.flush(std::chrono::seconds(10)));
+    session.disconnect();
+}
+
+TEST_CASE("rejected messages are counted by reason and reported, never delivered", "[session][integration]") {
+    SecureSession sub(options_for("monitor"));
+    Inbox inbox;
+    std::mutex m;
+    std::vector<std::string> rejected;
+    sub.on_rejected([&](std::string_view topic, RejectReason reason) {
+        std::lock_guard<std::mutex> lock(m);
+        rejected.push_back(std::string(to_string(reason)) + " " + std::string(topic));
+    });
+    sub.subscribe("devices/device-1/rejects", 1, inbox.handler());
+    sub.connect();
+    const std::string certs = broker().certs.string();
+    const std::string cmd = "mosquitto_pub -h localhost -p " + std::to_string(broker().port) + " --cafile " + certs +
+                            "/ca.pem --cert " + certs + "/device-1.pem --key " + certs +
+                            "/device-1.key -q 1 -t devices/device-1/rejects -m 'not an envelope'";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    SecureSession pub(options_for("device-1"));
+    pub.connect();
+    pub.publish("devices/device-1/rejects", std::string("genuine"), 1);
+    REQUIRE(inbox.wait(1));
+    CHECK(inbox.payloads == std::vector<std::string>{"genuine"});
+    CHECK(sub.stats().rejected_for(RejectReason::malformed) == 1);
+    CHECK(sub.stats().rejected == 1);
+    std::lock_guard<std::mutex> lock(m);
+    CHECK(rejected == std::vector<std::string>{"malformed devices/device-1/rejects"});
+}
+
+TEST_CASE("a handler that throws is counted and logged; delivery goes on", "[session][integration]") {
+    std::vector<std::string> log;
+    std::mutex log_mutex;
+    SecureSession sub(options_for("monitor", &log, &log_mutex));
+    std::atomic<int> calls{0};
+    sub.subscribe("devices/device-1/throws", 1, [&](const Message&) {
+        if (calls.fetch_add(1) == 0) throw std::runtime_error("handler failure");
+    });
+    sub.connect();
+    SecureSession pub(options_for("device-1"));
+    pub.connect();
+    pub.publish("devices/device-1/throws", std::string("1"), 1);
+    pub.publish("devices/device-1/throws", std::string("2"), 1);
+    for (int i = 0; i < 100 && calls.load() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(calls.load() == 2);
+    CHECK(sub.stats().handler_errors == 1);
+    std::lock_guard<std::mutex> lock(log_mutex);
+    bool logged = false;
+    for (const auto& line : log) logged = logged || line.find("handler failure") != std::string::npos;
+    CHECK(logged);
+}
+
+TEST_CASE("connect failures carry a reason", "[session][integration]") {
+    SessionOptions o = options_for("device-1");
+    o.server_uri = "mqtts://localhost:1";
+    SecureSession session(o);
+    try {
+        session.connect();
+        FAIL("connected to a closed port");
+    } catch (const ConnectionError& e) {
+        CHECK(e.reason() == ConnectFailure::network_unreachable);
+        CHECK(std::string(e.what()).find("Connection refused") != std::string::npos);
+    }
+}
+
+TEST_CASE("bad session options are refused before any network I/O", "[session]") {
+    SessionOptions o = options_for("device-1");
+    o.server_uri = "tcp://localhost:1883";
+    CHECK_THROWS_WITH(SecureSession(o), Catch::Contains("malformed broker URI 'tcp://localhost:1883'"));
+    o.server_uri = "mqtts://localhost:99999";
+    CHECK_THROWS_WITH(SecureSession(o), Catch::Contains("port must be a number from 1 to 65535"));
+    o.server_uri = "mqtts://::1:8883";
+    CHECK_THROWS_WITH(SecureSession(o), Catch::Contains("IPv6 addresses go in brackets"));
+    o = options_for("device-1");
+    o.clean_session = false;
+    CHECK_THROWS_WITH(SecureSession(o), Catch::Contains("needs a fixed client_id"));
+    o = options_for("device-1");
+    o.tls.key_file = (broker().certs / "monitor.key").string();
+    CHECK_THROWS_WITH(SecureSession(o), Catch::Contains("monitor.key': does not match certificate"));
+    CHECK_THROWS_WITH(parse_tls_version("tlsv1.1"), "unknown TLS version 'tlsv1.1' (use tlsv1.2 or tlsv1.3)");
+}
+
+TEST_CASE("the logger never sees key material or envelopes, even at debug level", "[session][integration]") {
+    std::vector<std::string> log;
+    std::mutex log_mutex;
+    {
+        SessionOptions so = options_for("monitor", &log, &log_mutex);
+        SecureSession sub(so);
+        Inbox inbox;
+        sub.subscribe("devices/device-1/secret", 1, inbox.handler());
+        sub.connect();
+        SessionOptions po = options_for("device-1", &log, &log_mutex);
+        po.tls.key_pem = testutil::read_file(po.tls.key_file);
+        po.tls.key_file.clear();
+        SecureSession pub(po);
+        pub.connect();
+        pub.publish("devices/device-1/secret", std::string("payload-marker"), 1);
+        REQUIRE(inbox.wait(1));
+    }
+    const std::string key_pem = testutil::read_file((broker().certs / "device-1.key").string());
+    const std::string key_body = key_pem.substr(key_pem.find('\n') + 1, 40);
+    std::lock_guard<std::mutex> lock(log_mutex);
+    REQUIRE_FALSE(log.empty());
+    for (const auto& line : log) {
+        INFO(line);
+        CHECK(line.find(key_hex.substr(0, 16)) == std::string::npos);
+        CHECK(line.find(key_body) == std::string::npos);
+        CHECK(line.find("payload-marker") == std::string::npos);
+        CHECK(line.find("PRIVATE KEY") == std::string::npos);
+    }
+}
