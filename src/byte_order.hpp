@@ -17,9 +17,22 @@ inline void store_be(std::uint8_t* out, T value) noexcept {
 
 template <typename T>
 inline T load_be(const std::uint8_t* in) noexcept {
+    // Compilers turn this pattern into one load and a byte swap.
     T value = 0;
     for (std::size_t i = 0; i < sizeof(T); ++i) value = static_cast<T>((value << 8) | in[i]);
     return value;
+}
+
+template <>
+inline std::uint64_t load_be<std::uint64_t>(const std::uint8_t* p) noexcept {
+    return (std::uint64_t{p[0]} << 56) | (std::uint64_t{p[1]} << 48) | (std::uint64_t{p[2]} << 40) |
+           (std::uint64_t{p[3]} << 32) | (std::uint64_t{p[4]} << 24) | (std::uint64_t{p[5]} << 16) |
+           (std::uint64_t{p[6]} << 8) | std::uint64_t{p[7]};
+}
+
+template <>
+inline std::uint32_t load_be<std::uint32_t>(const std::uint8_t* p) noexcept {
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
 }
 
 }  // namespace securemqtt::detail

@@ -50,11 +50,13 @@ MacKey::MacKey(ByteView key) {
 
 MacKey::~MacKey() {
     // EVP_MAC_CTX_free wipes the key and pad states.
+    EVP_MAC_CTX_free(slot_.exchange(nullptr));
     for (EVP_MAC_CTX* ctx : pool_) EVP_MAC_CTX_free(ctx);
     EVP_MAC_CTX_free(prototype_);
 }
 
 EVP_MAC_CTX* MacKey::acquire() const noexcept {
+    if (EVP_MAC_CTX* ctx = slot_.exchange(nullptr, std::memory_order_acquire)) return ctx;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!pool_.empty()) {
@@ -67,6 +69,8 @@ EVP_MAC_CTX* MacKey::acquire() const noexcept {
 }
 
 void MacKey::release(EVP_MAC_CTX* ctx) const noexcept {
+    EVP_MAC_CTX* empty = nullptr;
+    if (slot_.compare_exchange_strong(empty, ctx, std::memory_order_release, std::memory_order_relaxed)) return;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (pool_.size() < pool_capacity) {

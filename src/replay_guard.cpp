@@ -77,7 +77,7 @@ struct ReplayGuard::Impl {
         for (auto it = range.first; it != range.second; ++it) {
             Stream& s = *it->second;
             if (s.stream_id == stream_id && s.key_id == key_id) {
-                lru.splice(lru.begin(), lru, it->second);  // most recently used first
+                if (it->second != lru.begin()) lru.splice(lru.begin(), lru, it->second);  // most recent first
                 return &s;
             }
         }

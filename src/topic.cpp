@@ -23,8 +23,11 @@ bool next_level(std::string_view s, std::size_t& pos, std::string_view& level) n
 }  // namespace
 
 bool is_valid_topic_name(std::string_view topic) noexcept {
-    return !topic.empty() && topic.size() <= max_topic_size && !has_nul(topic) &&
-           topic.find_first_of("+#") == std::string_view::npos;
+    if (topic.empty() || topic.size() > max_topic_size) return false;
+    for (char c : topic) {  // one pass: this runs for every message signed
+        if (c == '+' || c == '#' || c == '\0') return false;
+    }
+    return true;
 }
 
 bool is_valid_topic_filter(std::string_view filter) noexcept {

@@ -14,8 +14,8 @@ namespace securemqtt {
 /// called from whichever thread signs or verifies, so it must be thread-safe.
 using Clock = std::function<std::int64_t()>;
 
-/// The system clock (std::chrono::system_clock) in milliseconds since the Unix epoch; what an
-/// empty Clock stands for.
+/// The system's real-time clock in milliseconds since the Unix epoch; what an empty Clock stands
+/// for. On Linux it reads the coarse real-time clock (resolution: the kernel tick, 1 to 4 ms).
 SECUREMQTT_EXPORT std::int64_t system_clock_ms() noexcept;
 
 }  // namespace securemqtt
