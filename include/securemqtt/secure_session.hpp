@@ -72,7 +72,7 @@ struct SessionOptions {
     /// publish() throws ConnectionError(buffer_full) and counts the message: never a silent drop.
     int offline_buffer = 10000;
     /// QoS >= 1 messages in flight at once (awaiting PUBACK/PUBCOMP).
-    int max_inflight = 256;
+    int max_inflight = 1024;
     /// Receives the library's log messages (never key material or whole envelopes).
     Logger logger;
 };

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Runs the benchmarks and prints one table (used by scripts/bench).
+
+    bench_report.py BUILD_DIR
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = sys.argv[1]
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def micro():
+    out = subprocess.run([os.path.join(BUILD, "bench", "securemqtt_bench"), "--benchmark_format=json",
+                          "--benchmark_min_time=0.3", "--benchmark_repetitions=5",
+                          "--benchmark_enable_random_interleaving=true", "--benchmark_report_aggregates_only=true"],
+                         capture_output=True, text=True, check=True)
+    medians = {}
+    for b in json.loads(out.stdout)["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            medians[b["run_name"]] = b["real_time"] if b["time_unit"] == "ns" else b["real_time"] * 1000
+    return medians
+
+
+def e2e(qos, n):
+    out = subprocess.run([os.path.join(BUILD, "bench", "securemqtt_e2e_bench"), "-n", str(n), "-q", str(qos), "-r", "5"],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def python_route(qos, n):
+    """The Python example programs, publisher -> Mosquitto -> subscriber, n messages."""
+    d = tempfile.mkdtemp(prefix="securemqtt-pybench-")
+    broker = os.path.join(ROOT, "scripts", "local_broker.py")
+    subprocess.run([sys.executable, broker, "start", d, "--clients", "device-1,monitor"], check=True,
+                   capture_output=True)
+    try:
+        port = open(os.path.join(d, "port")).read().strip()
+        certs = os.path.join(d, "certs")
+        key = os.path.join(d, "k.hex")
+        with open(key, "w") as f:
+            f.write("ab" * 32)
+        os.chmod(key, 0o600)
+
+        def tls(who):
+            return ["-h", "localhost", "-p", port, "--cafile", os.path.join(certs, "ca.pem"), "--cert",
+                    os.path.join(certs, who + ".pem"), "--key", os.path.join(certs, who + ".key"),
+                    "--key-id", "k", "--hmac-key", key]
+        topic = "devices/device-1/pybench"
+        sub = subprocess.Popen([PY, os.path.join(ROOT, "examples", "python", "secure_subscriber.py"), "-t", topic,
+                                "-q", str(qos), "-C", str(n), "-W", "120"] + tls("monitor"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        lines = "".join("%0250d\n" % i for i in range(n))  # 250-byte readings
+        t0 = time.monotonic()
+        subprocess.run([PY, os.path.join(ROOT, "examples", "python", "secure_publisher.py"), "-t", topic, "-q",
+                        str(qos), "-l"] + tls("device-1"), input=lines, text=True, check=True, capture_output=True)
+        sub.wait(timeout=180)
+        return n / (time.monotonic() - t0) if sub.returncode == 0 else 0.0
+    finally:
+        subprocess.run([sys.executable, broker, "stop", d], capture_output=True)
+
+
+def main():
+    m = micro()
+    print("Micro benchmarks (median of 5, ns per message; ratio to BM_RawHmac of the same size)")
+    print("  %-8s %10s %12s %10s %10s %9s %9s %12s" % ("size", "RawHmac", "RawOneShot", "Sign", "Verify",
+                                                     "Sign/Raw", "Vfy/Raw", "OneShot/Sign"))
+    for size in (32, 256, 1024, 16384, 65536):
+        raw = m["BM_RawHmac/%d" % size]
+        one = m["BM_RawHmacOneShot/%d" % size]
+        sign = m["BM_Sign/%d" % size]
+        ver = m["BM_Verify/%d" % size]
+        print("  %-8d %10.0f %12.0f %10.0f %10.0f %9.2f %9.2f %12.2f" % (size, raw, one, sign, ver, sign / raw,
+                                                                       ver / raw, one / sign))
+    for name in ("BM_Sign/256/real_time/threads:2", "BM_Verify/256/real_time/threads:2", "BM_ReplayGuard"):
+        key = next((k for k in m if k.startswith(name)), None)
+        if key:
+            print("  %-40s %8.0f ns" % (key, m[key]))
+    print()
+    print("End to end, 256-byte payloads, publisher and subscriber processes, Mosquitto over mTLS on loopback")
+    print("  %-5s %14s %14s %7s %9s %9s %11s" % ("QoS", "signed msg/s", "raw msg/s", "ratio", "p50 us", "p99 us",
+                                               "connect ms"))
+    results = {}
+    for qos, n in ((0, 20000), (1, 20000)):
+        r = e2e(qos, n)
+        results[qos] = r
+        print("  %-5d %14.0f %14.0f %7.3f %9.0f %9.0f %11.1f" % (qos, r["signed_msgs_per_s"], r["raw_msgs_per_s"],
+                                                               r["ratio"], r["p50_us"], r["p99_us"], r["connect_ms"]))
+    print()
+    print("The Python route (examples/python, paho-mqtt + the reference envelope), same broker set-up")
+    for qos in (0, 1):
+        rate = python_route(qos, 5000)
+        print("  QoS %d: %8.0f msg/s   securemqtt C++ is %.1fx faster" % (
+            qos, rate, results[qos]["signed_msgs_per_s"] / rate if rate else float("nan")))
+
+
+if __name__ == "__main__":
+    main()
