@@ -23,31 +23,13 @@ void usage() {
                  "  -m MESSAGE             payload; -f FILE: a file's bytes; -l: each stdin line\n"
                  "  -q QOS                 0, 1 or 2 (default 0)\n"
                  "  -r                     retain the message\n"
-                 "  -i ID                  client id (default random)\n"
-                 "  -k SECONDS             keep-alive (default 60)\n"
-                 "  -c                     persistent session (needs -i)\n"
-                 "  -V mqttv311|mqttv5     protocol version\n"
-                 "  -d                     debug log on stderr\n"
-              << cli::tls_usage();
+              << cli::session_usage() << cli::tls_usage();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    cli::Options o;
-    try {
-        if (!cli::parse(argc, argv, true, o)) {
-            usage();
-            return 0;
-        }
-    } catch (const cli::UsageError& e) {
-        std::cerr << "secure_publisher: " << e.what() << " (see --help)\n";
-        return 2;
-    } catch (const securemqtt::Error& e) {
-        std::cerr << "secure_publisher: " << e.what() << '\n';
-        return 3;
-    }
-    try {
+    return cli::run("secure_publisher", argc, argv, true, usage, [](const cli::Options& o) {
         securemqtt::SecureSession session(cli::session_options(o));
         session.connect();
         const std::string& topic = o.topics.front();
@@ -68,11 +50,5 @@ int main(int argc, char** argv) {
         }
         session.disconnect();
         return 0;
-    } catch (const securemqtt::ConnectionError& e) {
-        std::cerr << "secure_publisher: " << e.what() << " [" << securemqtt::to_string(e.reason()) << "]\n";
-        return 1;
-    } catch (const securemqtt::Error& e) {
-        std::cerr << "secure_publisher: " << e.what() << '\n';
-        return 3;
-    }
+    });
 }

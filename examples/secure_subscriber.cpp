@@ -29,37 +29,20 @@ void usage() {
                  "  -v                     print 'topic payload'\n"
                  "  -C COUNT               exit after COUNT verified messages\n"
                  "  -W SECONDS             give up after SECONDS (exit 27)\n"
-                 "  -i ID                  client id (default random)\n"
-                 "  -k SECONDS             keep-alive (default 60)\n"
-                 "  -c                     persistent session (needs -i)\n"
-                 "  -V mqttv311|mqttv5     protocol version\n"
-                 "  -d                     debug log on stderr\n"
-              << cli::tls_usage();
+              << cli::session_usage() << cli::tls_usage();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    cli::Options o;
-    try {
-        if (!cli::parse(argc, argv, false, o)) {
-            usage();
-            return 0;
-        }
-    } catch (const cli::UsageError& e) {
-        std::cerr << "secure_subscriber: " << e.what() << " (see --help)\n";
-        return 2;
-    } catch (const securemqtt::Error& e) {
-        std::cerr << "secure_subscriber: " << e.what() << '\n';
-        return 3;
-    }
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    try {
-        securemqtt::SecureSession session(cli::session_options(o));
+    return cli::run("secure_subscriber", argc, argv, false, usage, [](const cli::Options& o) {
+        // Declared before the session, so they outlive any handler call it is still making.
         std::mutex mutex;
         std::condition_variable done;
         int received = 0;
+        securemqtt::SecureSession session(cli::session_options(o));
         session.on_rejected([](std::string_view topic, securemqtt::RejectReason reason) {
             std::cerr << "rejected: " << securemqtt::to_string(reason) << " on topic '" << topic << "'" << std::endl;
         });
@@ -86,11 +69,5 @@ int main(int argc, char** argv) {
         lock.unlock();
         session.disconnect();
         return 0;
-    } catch (const securemqtt::ConnectionError& e) {
-        std::cerr << "secure_subscriber: " << e.what() << " [" << securemqtt::to_string(e.reason()) << "]\n";
-        return 1;
-    } catch (const securemqtt::Error& e) {
-        std::cerr << "secure_subscriber: " << e.what() << '\n';
-        return 3;
-    }
+    });
 }

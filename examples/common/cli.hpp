@@ -127,6 +127,14 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
     return true;
 }
 
+inline const char* session_usage() {
+    return "  -i ID                  client id (default random)\n"
+           "  -k SECONDS             keep-alive (default 60)\n"
+           "  -c                     persistent session (needs -i)\n"
+           "  -V mqttv311|mqttv5     protocol version\n"
+           "  -d                     debug log on stderr\n";
+}
+
 inline const char* tls_usage() {
     return "TLS (mutual TLS is required):\n"
            "  --cafile FILE          CA certificate(s) to trust for the broker\n"
@@ -167,6 +175,29 @@ inline securemqtt::SessionOptions session_options(const Options& o) {
     }
     s.keyring->set_signing_key(o.keys.front().first);
     return s;
+}
+
+/// Runs a program's body with the exit codes both programs share: 0 done, 1 connection
+/// failure (one line with the reason), 2 bad usage, 3 bad configuration. `usage` prints --help.
+template <typename Usage, typename Body>
+int run(const char* program, int argc, char** argv, bool publisher, Usage usage, Body body) {
+    Options o;
+    try {
+        if (!parse(argc, argv, publisher, o)) {
+            usage();
+            return 0;
+        }
+        return body(o);
+    } catch (const UsageError& e) {
+        std::cerr << program << ": " << e.what() << " (see --help)\n";
+        return 2;
+    } catch (const securemqtt::ConnectionError& e) {
+        std::cerr << program << ": " << e.what() << " [" << securemqtt::to_string(e.reason()) << "]\n";
+        return 1;
+    } catch (const securemqtt::Error& e) {
+        std::cerr << program << ": " << e.what() << '\n';
+        return 3;
+    }
 }
 
 }  // namespace cli
