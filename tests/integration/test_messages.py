@@ -54,6 +54,17 @@ class Delivery(unittest.TestCase):
                 self.assertEqual(out.splitlines(), ["%s reading-%d" % (topic, i) for i in range(3)])
                 self.assertNotIn("rejected", err)
 
+    def test_mqtt_5(self):
+        topic = "devices/device-1/v5"
+        sub = cpp_sub([topic], 2, extra=["-V", "mqttv5"])
+        for text in ("five", "cinq"):
+            out = run([program("secure_publisher"), "-V", "mqttv5", "-q", "1", "-t", topic, "-m", text] +
+                      broker.tls_flags("device-1") + broker.key_flags("device-1"))
+            self.assertEqual(out.returncode, 0, out.stderr)
+        rc, out, err = sub.finish()
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(), [topic + " five", topic + " cinq"])
+
     def test_cpp_to_python(self):
         topic = "devices/device-1/to-python"
         args = [sys.executable, os.path.join(PY_EXAMPLES, "secure_subscriber.py"), "-v", "-q", "1", "-C", "2",

@@ -194,6 +194,28 @@ TEST_CASE("a handler that throws is counted and logged; delivery goes on", "[ses
     CHECK(logged);
 }
 
+TEST_CASE("publishes made while disconnected wait in a bounded buffer; overflow is refused loudly",
+          "[session][integration]") {
+    SecureSession sub(options_for("monitor"));
+    Inbox inbox;
+    sub.subscribe("devices/device-1/offline", 1, inbox.handler());
+    sub.connect();
+    SessionOptions o = options_for("device-1");
+    o.offline_buffer = 5;
+    SecureSession pub(o);
+    for (int i = 0; i < 5; ++i) pub.publish("devices/device-1/offline", "queued-" + std::to_string(i), 1);
+    try {
+        pub.publish("devices/device-1/offline", std::string("one too many"), 1);
+        FAIL("the sixth publish was accepted into a buffer of five");
+    } catch (const ConnectionError& e) {
+        CHECK(e.reason() == ConnectFailure::buffer_full);
+    }
+    CHECK(pub.stats().publish_failures == 1);
+    pub.connect();  // the buffered messages go out now
+    REQUIRE(inbox.wait(5));
+    CHECK(inbox.payloads == std::vector<std::string>{"queued-0", "queued-1", "queued-2", "queued-3", "queued-4"});
+}
+
 TEST_CASE("connect failures carry a reason", "[session][integration]") {
     SessionOptions o = options_for("device-1");
     o.server_uri = "mqtts://localhost:1";

@@ -63,3 +63,13 @@ if(NOT last_output MATCHES "verified 'hello from a consumer'")
   message(FATAL_ERROR "consumer output unexpected: ${last_output}")
 endif()
 message(STATUS "${MODE}: ${last_output}")
+
+# The examples build standalone against the installed package too.
+if(MODE STREQUAL "install")
+  set(examples_build "${WORK_DIR}/examples-standalone")
+  file(REMOVE_RECURSE "${examples_build}")
+  run("${CMAKE_COMMAND}" -S "${SOURCE_DIR}/examples" -B "${examples_build}" -G "${GENERATOR}"
+      "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" "-DCMAKE_BUILD_TYPE=${CONFIG}" "-DCMAKE_PREFIX_PATH=${prefix}")
+  run("${CMAKE_COMMAND}" --build "${examples_build}" --config "${CONFIG}")
+  message(STATUS "examples built standalone against ${prefix}")
+endif()
