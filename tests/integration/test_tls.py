@@ -97,6 +97,47 @@ class Credentials(unittest.TestCase):
         err = raw_tls_connect(broker.port, os.path.join(broker.certs, "ca.pem"), cert, key)
         self.assertIsNotNone(err)
 
+    def test_not_yet_valid_client_certificate_is_refused(self):
+        subprocess.run([os.path.join(ROOT, "certs", "generate_client_cert.sh"), "future", "--out", broker.certs,
+                        "--not-before", "20990101000000Z", "--not-after", "20991231000000Z"], check=True,
+                       capture_output=True)
+        out = publish(broker, "future")
+        self.assertEqual(out.returncode, 3)
+        self.assertIn("future.pem': not valid before Jan  1 00:00:00 2099 GMT", out.stderr)
+
+    def test_der_empty_and_mismatched_files_are_named_with_their_cause(self):
+        cert, key = broker.cert("device-1")
+        der = os.path.join(broker.dir, "device-1.der")
+        subprocess.run(["openssl", "x509", "-in", cert, "-outform", "DER", "-out", der], check=True)
+        empty = os.path.join(broker.dir, "empty.pem")
+        open(empty, "w").close()
+        other_key = broker.cert("monitor")[1]
+        cases = [
+            (["--cert", der], "client certificate '%s': is a DER certificate, PEM is needed (convert: openssl x509 "
+                              "-inform DER -in %s -out %s.pem)" % (der, der, der)),
+            (["--cert", empty], "client certificate '%s': file is empty" % empty),
+            (["--key", other_key], "client key '%s': does not match certificate '%s'" % (other_key, cert)),
+            (["--cafile", os.path.join(broker.dir, "missing-ca.pem")],
+             "CA file '%s': No such file or directory" % os.path.join(broker.dir, "missing-ca.pem")),
+            (["--tls-version", "tlsv1.1"], "unknown TLS version 'tlsv1.1' (use tlsv1.2 or tlsv1.3)"),
+        ]
+        for override, message in cases:
+            with self.subTest(message=message):
+                flags = broker.tls_flags("device-1")
+                for i in range(0, len(override), 2):
+                    if override[i] in flags:
+                        flags[flags.index(override[i]) + 1] = override[i + 1]
+                    else:
+                        flags += override[i:i + 2]
+                out = run([program("secure_publisher"), "-q", "1", "-t", "devices/device-1/t", "-m", "x"] + flags +
+                          broker.key_flags("device-1"))
+                self.assertEqual(out.returncode, 3, out.stderr)
+                self.assertEqual(out.stderr.strip(), "secure_publisher: " + message)
+        out = run([program("secure_publisher"), "-p", str(broker.port), "-h", "mqtts://bad host", "-t", "a/b", "-m",
+                   "x"] + broker.tls_flags("device-1")[4:] + broker.key_flags("device-1"))
+        self.assertEqual(out.returncode, 3)
+        self.assertIn("malformed broker URI", out.stderr)
+
     def test_revoked_client_certificate_is_refused_once_on_the_crl(self):
         subprocess.run([os.path.join(ROOT, "certs", "generate_client_cert.sh"), "lost-device", "--out", broker.certs],
                        check=True, capture_output=True)
