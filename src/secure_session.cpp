@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include <atomic>
+#include <utility>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -74,7 +75,21 @@ struct SecureSession::Impl {
 
     std::unique_ptr<Signer> signer;
     std::unique_ptr<Verifier> verifier;
-    std::unique_ptr<mqtt::async_client> client;
+    std::string client_id;
+
+    // The Paho client can be replaced by reload(); everyone else takes a reference under this
+    // lock and uses it outside.
+    mutable std::mutex client_mutex;
+    std::shared_ptr<mqtt::async_client> client_;
+    std::shared_ptr<mqtt::async_client> current() const {
+        std::lock_guard<std::mutex> lock(client_mutex);
+        return client_;
+    }
+    std::mutex lifecycle;  // serialises connect, disconnect and reload
+
+    void prepare_tls();
+    std::shared_ptr<mqtt::async_client> make_client();
+    void connect_client(mqtt::async_client& client);
 
     mutable std::mutex mutex;
     std::shared_ptr<const SubscriptionList> subs = std::make_shared<SubscriptionList>();
@@ -139,7 +154,7 @@ void SecureSession::Impl::restore_subscriptions() noexcept {
     const auto list = subscriptions();
     for (const Subscription& s : *list) {
         try {
-            client->subscribe(s.filter, s.qos);  // asynchronous: never wait in a callback
+            current()->subscribe(s.filter, s.qos);  // asynchronous: never wait in a callback
         } catch (const std::exception& e) {
             log(LogLevel::error, "re-subscribing '" + s.filter + "' failed: " + e.what());
         }
@@ -227,74 +242,136 @@ SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Im
     }
     if (o.offline_buffer < 1 || o.max_inflight < 1) throw ConfigError("session: offline_buffer and max_inflight must be positive");
 
-    s.report = preflight_tls(o.tls, system_clock_ms(), o.logger);
-    const auto path_for = [&s](const char* what, const std::string& file, const std::string& pem) {
-        if (pem.empty()) return file;
-        s.credential_files.push_back(std::make_unique<detail::CredentialFile>(what, pem));
-        return s.credential_files.back()->path();
-    };
-    s.ca_file = path_for("CA file", o.tls.ca_file, o.tls.ca_pem);
-    s.cert_file = path_for("client certificate", o.tls.cert_file, o.tls.cert_pem);
-    s.key_file = path_for("client key", o.tls.key_file, o.tls.key_pem);
-
+    s.prepare_tls();
     s.signer = std::make_unique<Signer>(o.keyring, SignerOptions{o.verifier.clock, std::nullopt, 1});
     s.verifier = std::make_unique<Verifier>(o.keyring, std::make_shared<ReplayGuard>(o.replay), o.verifier);
+    s.client_id = o.client_id.empty() ? random_client_id() : o.client_id;
+    s.client_ = s.make_client();
+}
 
-    mqtt::create_options create(o.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, o.offline_buffer);
+void SecureSession::Impl::prepare_tls() {
+    report = preflight_tls(options.tls, system_clock_ms(), options.logger);
+    std::vector<std::unique_ptr<detail::CredentialFile>> files;
+    const auto path_for = [&files](const char* what, const std::string& file, const std::string& pem) {
+        if (pem.empty()) return file;
+        files.push_back(std::make_unique<detail::CredentialFile>(what, pem));
+        return files.back()->path();
+    };
+    ca_file = path_for("CA file", options.tls.ca_file, options.tls.ca_pem);
+    cert_file = path_for("client certificate", options.tls.cert_file, options.tls.cert_pem);
+    key_file = path_for("client key", options.tls.key_file, options.tls.key_pem);
+    credential_files = std::move(files);
+}
+
+std::shared_ptr<mqtt::async_client> SecureSession::Impl::make_client() {
+    mqtt::create_options create(options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, options.offline_buffer);
     create.set_send_while_disconnected(true, true);
     create.set_delete_oldest_messages(false);  // a full buffer refuses new publishes, loudly
-    const std::string client_id = o.client_id.empty() ? random_client_id() : o.client_id;
-    s.client = std::make_unique<mqtt::async_client>(s.paho_uri, client_id, create, nullptr);
-    s.client->set_message_callback([&s](mqtt::const_message_ptr msg) { s.on_message(msg); });
-    s.client->set_connected_handler([&s](const std::string& cause) { s.on_connected(cause); });
-    s.client->set_connection_lost_handler([&s](const std::string& cause) { s.on_connection_lost(cause); });
+    auto c = std::make_shared<mqtt::async_client>(paho_uri, client_id, create, nullptr);
+    c->set_message_callback([this](mqtt::const_message_ptr msg) { on_message(msg); });
+    c->set_connected_handler([this](const std::string& cause) { on_connected(cause); });
+    c->set_connection_lost_handler([this](const std::string& cause) { on_connection_lost(cause); });
+    return c;
 }
 
 SecureSession::~SecureSession() {
     try {
-        if (impl_->client && impl_->client->is_connected()) disconnect(std::chrono::milliseconds(2000));
+        if (impl_->client_ && impl_->client_->is_connected()) disconnect(std::chrono::milliseconds(2000));
     } catch (...) {  // destructors do not throw; the broker will notice the socket closing
     }
+    // The Paho client goes first: its threads call back into members declared after it.
+    std::shared_ptr<mqtt::async_client> client;
+    {
+        std::lock_guard<std::mutex> lock(impl_->client_mutex);
+        client = std::move(impl_->client_);
+    }
+    client.reset();
+}
+
+void SecureSession::Impl::connect_client(mqtt::async_client& client) {
+    mqtt::token_ptr token;
+    try {
+        token = client.connect(make_connect_options());
+        if (!token->wait_for(options.connect_timeout)) {
+            try {
+                client.disconnect()->wait_for(std::chrono::milliseconds(500));
+            } catch (...) {
+            }
+            throw ConnectionError("connect to " + options.server_uri + " failed: no answer within " +
+                                      std::to_string(options.connect_timeout.count()) + " ms",
+                                  ConnectFailure::timeout);
+        }
+    } catch (const mqtt::exception& e) {
+        throw_connect_failure(e.get_message().empty() ? e.get_error_str() : e.get_message(), e.get_return_code());
+    }
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        ever_connected = true;
+    }
+    log(LogLevel::info, "connected to " + options.server_uri + " as " + report.client_subject);
+    restore_subscriptions();
 }
 
 void SecureSession::connect() {
     Impl& s = *impl_;
-    if (s.client->is_connected()) return;
-    mqtt::token_ptr token;
+    std::lock_guard<std::mutex> lifecycle(s.lifecycle);
+    const auto client = s.current();
+    if (client->is_connected()) return;
+    s.connect_client(*client);
+}
+
+void SecureSession::reload(std::optional<TlsOptions> tls) {
+    Impl& s = *impl_;
+    std::lock_guard<std::mutex> lifecycle(s.lifecycle);
+    // Check the new credentials first: if they are bad, the current connection stays.
+    const TlsOptions previous = s.options.tls;
+    if (tls) s.options.tls = std::move(*tls);
     try {
-        token = s.client->connect(s.make_connect_options());
-        if (!token->wait_for(s.options.connect_timeout)) {
-            try {
-                s.client->disconnect()->wait_for(std::chrono::milliseconds(500));
-            } catch (...) {
-            }
-            throw ConnectionError("connect to " + s.options.server_uri + " failed: no answer within " +
-                                      std::to_string(s.options.connect_timeout.count()) + " ms",
-                                  ConnectFailure::timeout);
-        }
-    } catch (const mqtt::exception& e) {
-        const int code = e.get_return_code();
-        s.throw_connect_failure(e.get_message().empty() ? e.get_error_str() : e.get_message(), code);
+        s.prepare_tls();
+    } catch (...) {
+        s.options.tls = previous;
+        throw;
     }
+    // New publishes go to the new client's buffer from here on.
+    auto fresh = s.make_client();
+    std::shared_ptr<mqtt::async_client> old;
     {
-        std::lock_guard<std::mutex> lock(s.mutex);
-        s.ever_connected = true;
+        std::lock_guard<std::mutex> lock(s.client_mutex);
+        old = std::exchange(s.client_, fresh);
     }
-    s.log(LogLevel::info, "connected to " + s.options.server_uri + " as " + s.report.client_subject);
-    s.restore_subscriptions();
+    const bool was_connected = old->is_connected();
+    // Let the old connection finish what it can, then carry over what it could not: a copy the
+    // receiver already has is dropped there as replayed.
+    try {
+        if (was_connected) old->disconnect(std::chrono::milliseconds(2000))->wait_for(std::chrono::milliseconds(3000));
+    } catch (const mqtt::exception& e) {
+        s.log(LogLevel::warning, std::string("reload: closing the old connection: ") + e.what());
+    }
+    std::size_t carried = 0;
+    for (const auto& token : old->get_pending_delivery_tokens()) {
+        if (const auto msg = token->get_message()) {
+            fresh->publish(msg);
+            ++carried;
+        }
+    }
+    s.log(LogLevel::info, "reload: new TLS credentials for " + s.report.client_subject +
+                              (carried ? ", " + std::to_string(carried) + " unacknowledged message(s) carried over" : ""));
+    if (was_connected) s.connect_client(*fresh);
 }
 
 void SecureSession::disconnect(std::chrono::milliseconds timeout) {
     Impl& s = *impl_;
+    std::lock_guard<std::mutex> lifecycle(s.lifecycle);
     try {
-        if (s.client->is_connected()) s.client->disconnect()->wait_for(timeout);
+        const auto client = s.current();
+        if (client->is_connected()) client->disconnect()->wait_for(timeout);
     } catch (const mqtt::exception& e) {
         throw ConnectionError("disconnect from " + s.options.server_uri + " failed: " + e.what(), ConnectFailure::other,
                               e.get_return_code());
     }
 }
 
-bool SecureSession::is_connected() const { return impl_->client->is_connected(); }
+bool SecureSession::is_connected() const { return impl_->current()->is_connected(); }
 
 void SecureSession::publish(std::string_view topic, ByteView payload, int qos, bool retain) {
     Impl& s = *impl_;
@@ -303,7 +380,7 @@ void SecureSession::publish(std::string_view topic, ByteView payload, int qos, b
     s.signer->sign_into(topic, payload, envelope, retain);
     auto msg = mqtt::make_message(std::string(topic), std::move(envelope), qos, retain);
     try {
-        s.client->publish(msg);
+        s.current()->publish(msg);
         s.published.fetch_add(1, std::memory_order_relaxed);
     } catch (const mqtt::exception& e) {
         s.publish_failures.fetch_add(1, std::memory_order_relaxed);
@@ -319,7 +396,7 @@ void SecureSession::publish(std::string_view topic, ByteView payload, int qos, b
 
 bool SecureSession::flush(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (const auto& token : impl_->client->get_pending_delivery_tokens()) {
+    for (const auto& token : impl_->current()->get_pending_delivery_tokens()) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return false;
         try {
@@ -350,9 +427,10 @@ void SecureSession::subscribe(const std::string& filter, int qos, Handler handle
         if (!replaced) next->push_back(Subscription{filter, qos, std::move(handler)});
         s.subs = std::move(next);
     }
-    if (!s.client->is_connected()) return;  // restored on connect
+    const auto client = s.current();
+    if (!client->is_connected()) return;  // restored on connect
     try {
-        auto token = s.client->subscribe(filter, qos);
+        auto token = client->subscribe(filter, qos);
         if (!token->wait_for(s.options.connect_timeout)) {
             throw ConnectionError("subscribe '" + filter + "': no SUBACK within the timeout", ConnectFailure::timeout);
         }
@@ -377,9 +455,10 @@ void SecureSession::unsubscribe(const std::string& filter) {
         }
         s.subs = std::move(next);
     }
-    if (!s.client->is_connected()) return;
+    const auto client = s.current();
+    if (!client->is_connected()) return;
     try {
-        s.client->unsubscribe(filter)->wait_for(s.options.connect_timeout);
+        client->unsubscribe(filter)->wait_for(s.options.connect_timeout);
     } catch (const mqtt::exception& e) {
         throw ConnectionError("unsubscribe '" + filter + "' failed: " + e.what(), ConnectFailure::other, e.get_return_code());
     }

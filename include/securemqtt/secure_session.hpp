@@ -116,6 +116,13 @@ public:
     /// ConnectionError with a ConnectFailure and OpenSSL's or the broker's words, e.g.
     /// "TLS handshake failed: certificate verify failed (hostname mismatch)".
     void connect();
+    /// Takes up renewed TLS credentials without a restart: re-reads the certificate and key files
+    /// (or uses `tls` when given), runs the preflight, and reconnects with them. Paho caches its
+    /// TLS context, so the MQTT client underneath is rebuilt: subscriptions are restored, and
+    /// publishes the broker has not acknowledged are sent again on the new connection (a receiver
+    /// that already had one drops the copy as replayed). Throws like the constructor and
+    /// connect(); if the new credentials fail the preflight, the current connection stays.
+    void reload(std::optional<TlsOptions> tls = std::nullopt);
     /// Disconnects cleanly (the will is not published), waiting up to `timeout`.
     void disconnect(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
     bool is_connected() const;

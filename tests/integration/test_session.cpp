@@ -216,6 +216,88 @@ TEST_CASE("publishes made while disconnected wait in a bounded buffer; overflow 
     CHECK(inbox.payloads == std::vector<std::string>{"queued-0", "queued-1", "queued-2", "queued-3", "queued-4"});
 }
 
+TEST_CASE("a certificate renewed on disk is taken up by reload() without losing queued messages",
+          "[session][integration][fault]") {
+    const std::string certs = broker().certs.string();
+    const auto make_cert = [&](const char* days) {
+        const std::string cmd = std::string(SECUREMQTT_SOURCE_DIR "/certs/generate_client_cert.sh") + " rotating --out " +
+                                certs + " --days " + days + " > /dev/null";
+        REQUIRE(std::system(cmd.c_str()) == 0);
+    };
+    make_cert("10");
+    SecureSession sub(options_for("monitor"));
+    Inbox inbox;
+    sub.subscribe("devices/rotating/#", 1, inbox.handler());
+    sub.connect();
+    SecureSession pub(options_for("rotating"));
+    CHECK(pub.preflight().warnings.size() == 1);  // expires within 30 days
+    const std::int64_t old_expiry = pub.preflight().client_not_after_ms;
+    pub.connect();
+    for (int i = 0; i < 100; ++i) pub.publish("devices/rotating/t", "before-" + std::to_string(i), 1);
+    make_cert("365");  // renewed on disk: new key, new certificate
+    pub.reload();      // some of the 100 may still be unacknowledged: carried over
+    CHECK(pub.preflight().client_not_after_ms > old_expiry);
+    CHECK(pub.preflight().warnings.empty());
+    CHECK(pub.is_connected());
+    for (int i = 0; i < 100; ++i) pub.publish("devices/rotating/t", "after-" + std::to_string(i), 1);
+    REQUIRE(pub.flush(std::chrono::seconds(20)));
+    REQUIRE(inbox.wait(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // any duplicate would show up now
+    std::lock_guard<std::mutex> lock(inbox.mutex);
+    std::vector<std::string> got = inbox.payloads;
+    std::sort(got.begin(), got.end());
+    CHECK(std::unique(got.begin(), got.end()) == got.end());
+    CHECK(got.size() == 200);
+    CHECK(sub.stats().rejected == sub.stats().rejected_for(RejectReason::replayed));  // only dropped copies
+}
+
+TEST_CASE("reload() with credentials that fail the preflight keeps the current connection", "[session][integration]") {
+    SecureSession pub(options_for("device-1"));
+    pub.connect();
+    TlsOptions bad = broker().tls("device-1");
+    bad.key_file = (broker().certs / "monitor.key").string();
+    CHECK_THROWS_WITH(pub.reload(bad), Catch::Contains("does not match certificate"));
+    CHECK(pub.is_connected());
+    pub.publish("devices/device-1/still", std::string("ok"), 1);
+    CHECK(pub.flush(std::chrono::seconds(10)));
+}
+
+TEST_CASE("rotating the HMAC key under traffic rejects nothing", "[session][integration][fault]") {
+    SessionOptions so = options_for("monitor");
+    SessionOptions po = options_for("device-1");
+    SecureSession sub(so);
+    Inbox inbox;
+    sub.subscribe("devices/device-1/rotation", 1, inbox.handler());
+    sub.connect();
+    SecureSession pub(po);
+    pub.connect();
+    std::atomic<bool> stop{false};
+    std::atomic<int> sent{0};
+    std::thread sender([&] {
+        while (!stop.load()) {
+            pub.publish("devices/device-1/rotation", "m" + std::to_string(sent.fetch_add(1)), 1);
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+    });
+    const std::string next = "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    so.keyring->add_key_hex("k2", next);  // 1. everywhere, verify-only
+    po.keyring->add_key_hex("k2", next);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    po.keyring->set_signing_key("k2");  // 2. switch the signer
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    REQUIRE(pub.flush(std::chrono::seconds(10)));  // nothing signed with k1 in flight any more
+    so.keyring->remove_key("k1");       // 3. retire the old key
+    po.keyring->remove_key("k1");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    stop = true;
+    sender.join();
+    REQUIRE(pub.flush(std::chrono::seconds(10)));
+    REQUIRE(inbox.wait(static_cast<std::size_t>(sent.load())));
+    CHECK(sub.stats().rejected == 0);
+    CHECK(sub.stats().verified == static_cast<std::uint64_t>(sent.load()));
+}
+
 TEST_CASE("connect failures carry a reason", "[session][integration]") {
     SessionOptions o = options_for("device-1");
     o.server_uri = "mqtts://localhost:1";
