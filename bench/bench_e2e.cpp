@@ -336,9 +336,21 @@ int main(int argc, char** argv) try {
         const auto raw_flush = [&] {
             for (const auto& t : raw.get_pending_delivery_tokens()) t->wait_for(std::chrono::seconds(60));
         };
-        for (int r = 0; r < c.rounds; ++r) {  // alternate, so drift affects both alike
-            raw_rates.push_back(round_trip(child, "raw", c.n, false, c, raw_publish, raw_flush).msgs_per_s);
-            signed_rates.push_back(round_trip(child, "signed", c.n, false, c, signed_publish, signed_flush).msgs_per_s);
+        for (int r = 0; r < c.rounds; ++r) {  // alternate which goes first, so drift affects both alike
+            const auto raw_round = [&] {
+                raw_rates.push_back(round_trip(child, "raw", c.n, false, c, raw_publish, raw_flush).msgs_per_s);
+            };
+            const auto signed_round = [&] {
+                signed_rates.push_back(round_trip(child, "signed", c.n, false, c, signed_publish, signed_flush).msgs_per_s);
+            };
+            if (r % 2 == 0) {
+                raw_round();
+                signed_round();
+            } else {
+                signed_round();
+                raw_round();
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the broker drain
         }
         signed_lat = percentiles(round_trip(child, "signed", c.latency_count, true, c, signed_publish, signed_flush).latencies);
         raw_lat = percentiles(round_trip(child, "raw", c.latency_count, true, c, raw_publish, raw_flush).latencies);
