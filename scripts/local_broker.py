@@ -3,7 +3,7 @@
 """Starts and stops a local Mosquitto with mutual TLS on loopback, for the demo and the tests.
 
     local_broker.py start DIR [--port N] [--server-dns NAME] [--tls-version tlsv1.2]
-                              [--clients NAME,NAME,...]
+                              [--clients NAME,NAME,...] [--password-auth]
     local_broker.py stop DIR
 
 `start` makes a CA, a server certificate and client certificates with the certs/ scripts in
@@ -101,6 +101,12 @@ def start(args):
                            ("@DATA_DIR@", data), ("@TLS_VERSION@", args.tls_version),
                            ("@ACL_FILE@", os.path.join(ROOT, "examples", "mosquitto", "acl"))):
             conf = conf.replace(key, value)
+        if args.password_auth:
+            # For tests of a broker that refuses at the MQTT level (CONNACK "not authorised"):
+            # the certificate no longer names the user, and there are no users.
+            conf = conf.replace("use_identity_as_username true", "use_identity_as_username false\n"
+                                "password_file " + os.path.join(directory, "passwords"))
+            open(os.path.join(directory, "passwords"), "w").close()
         conf_path = os.path.join(directory, "mosquitto.conf")
         with open(conf_path, "w") as f:
             f.write(conf)
@@ -151,6 +157,7 @@ def main():
     parser.add_argument("--server-dns", action="append")
     parser.add_argument("--tls-version", default="tlsv1.2")
     parser.add_argument("--clients", default=DEFAULT_CLIENTS)
+    parser.add_argument("--password-auth", action="store_true")
     args = parser.parse_args()
     return start(args) if args.action == "start" else stop(args)
 

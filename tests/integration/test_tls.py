@@ -170,6 +170,15 @@ class Credentials(unittest.TestCase):
         self.assertIn("the key is encrypted and no passphrase was given", out.stderr)
 
 
+class NotAuthorised(unittest.TestCase):
+    def test_a_connack_refusal_is_reported_as_not_authorized(self):
+        refusing = Broker("--password-auth", "--clients", "device-1")
+        self.addCleanup(refusing.close)
+        out = publish(refusing, "device-1")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("not authorised (CONNACK 5) [not_authorized]", out.stderr)
+
+
 class Hostname(unittest.TestCase):
     def test_server_certificate_for_another_host_is_refused(self):
         # Paho leaves the host name check off unless asked; the session turns it on.
