@@ -51,23 +51,28 @@ bool looks_like_pem(const Source& s) {
     return text.find("-----BEGIN ") != std::string_view::npos;
 }
 
+// Fails unless the source is PEM; DER is recognised and the message says how to convert it.
+template <typename ParsesAsDer>
+void reject_unless_pem(const Source& s, const char* what, const char* openssl_command, ParsesAsDer parses_as_der) {
+    if (looks_like_pem(s)) return;
+    const unsigned char* p = s.data.data();
+    const bool der = parses_as_der(&p, static_cast<long>(s.data.size()));
+    ERR_clear_error();
+    if (!der) fail(s, std::string("not a PEM ") + what);
+    const std::string in = s.path.empty() ? std::string("file.der") : s.path;
+    fail(s, std::string("is a DER ") + what + ", PEM is needed (convert: openssl " + openssl_command +
+                " -inform DER -in " + in + " -out " + in + ".pem)");
+}
+
 BioPtr memory_bio(const Source& s) {
     return BioPtr(BIO_new_mem_buf(s.data.data(), static_cast<int>(s.data.size())));
 }
 
 // Every certificate in a PEM source, in order. DER is recognised and explained.
 X509StackPtr parse_certificates(const Source& s) {
-    if (!looks_like_pem(s)) {
-        const unsigned char* p = s.data.data();
-        X509Ptr der(d2i_X509(nullptr, &p, static_cast<long>(s.data.size())));
-        ERR_clear_error();
-        if (der) {
-            const std::string in = s.path.empty() ? "cert.der" : s.path;
-            fail(s, "is a DER certificate, PEM is needed (convert: openssl x509 -inform DER -in " + in +
-                        " -out " + in + ".pem)");
-        }
-        fail(s, "not a PEM certificate");
-    }
+    reject_unless_pem(s, "certificate", "x509", [](const unsigned char** p, long n) {
+        return X509Ptr(d2i_X509(nullptr, p, n)) != nullptr;
+    });
     X509StackPtr certs(sk_X509_new_null());
     BioPtr bio = memory_bio(s);
     while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) sk_X509_push(certs.get(), cert);
@@ -88,17 +93,9 @@ int passphrase_callback(char* buf, int size, int /*rwflag*/, void* user) {
 
 PkeyPtr parse_key(const Source& s, const std::string& passphrase) {
     const std::string_view text(reinterpret_cast<const char*>(s.data.data()), s.data.size());
-    if (!looks_like_pem(s)) {
-        const unsigned char* p = s.data.data();
-        PkeyPtr der(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(s.data.size())));
-        ERR_clear_error();
-        if (der) {
-            const std::string in = s.path.empty() ? "key.der" : s.path;
-            fail(s, "is a DER private key, PEM is needed (convert: openssl pkey -inform DER -in " + in + " -out " +
-                        in + ".pem)");
-        }
-        fail(s, "not a PEM private key");
-    }
+    reject_unless_pem(s, "private key", "pkey", [](const unsigned char** p, long n) {
+        return PkeyPtr(d2i_AutoPrivateKey(nullptr, p, n)) != nullptr;
+    });
     const bool encrypted = text.find("ENCRYPTED") != std::string_view::npos;
     if (encrypted && passphrase.empty()) fail(s, "the key is encrypted and no passphrase was given");
     BioPtr bio = memory_bio(s);

@@ -252,17 +252,6 @@ class Signer:
                       max(0, self._clock()), retain)
 
 
-class Message:
-    def __init__(self, topic, env, retained):
-        self.topic = topic
-        self.payload = env.payload
-        self.key_id = env.key_id
-        self.stream_id = env.stream_id
-        self.counter = env.counter
-        self.timestamp_ms = env.timestamp_ms
-        self.retained = retained
-
-
 class _Window:
     """Highest counter seen and a bitmap of the `size` counters at and below it."""
 
@@ -325,7 +314,8 @@ class Verifier:
         self._watermark = -1
 
     def verify(self, topic, data, retained=False):
-        """Returns a Message, or raises Rejected(reason)."""
+        """Returns the verified Envelope, with .topic and .retained added, or raises
+        Rejected(reason)."""
         env = decode(data, self.max_envelope_size)
         key = self.keys.get(env.key_id)
         if key is None:
@@ -347,7 +337,9 @@ class Verifier:
         if env.timestamp_ms - now > self.max_future_skew_ms:
             raise Rejected(FROM_FUTURE)
         self._admit(env)
-        return Message(topic, env, retained)
+        env.topic = topic
+        env.retained = retained
+        return env
 
     def _admit(self, env):
         ident = (env.key_id, env.stream_id)
