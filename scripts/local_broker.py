@@ -3,7 +3,7 @@
 """Starts and stops a local Mosquitto with mutual TLS on loopback, for the demo and the tests.
 
     local_broker.py start DIR [--port N] [--server-dns NAME] [--tls-version tlsv1.2]
-                              [--clients NAME,NAME,...] [--password-auth]
+                              [--clients NAME,NAME,...] [--password-auth] [--durable]
     local_broker.py stop DIR
 
 `start` makes a CA, a server certificate and client certificates with the certs/ scripts in
@@ -107,6 +107,10 @@ def start(args):
             conf = conf.replace("use_identity_as_username true", "use_identity_as_username false\n"
                                 "password_file " + os.path.join(directory, "passwords"))
             open(os.path.join(directory, "passwords"), "w").close()
+        if args.durable:
+            # Save the persistence database after every change rather than every second, so a
+            # SIGKILL loses (almost) nothing the broker acknowledged.
+            conf = conf.replace("autosave_interval 1", "autosave_on_changes true\nautosave_interval 1")
         conf_path = os.path.join(directory, "mosquitto.conf")
         with open(conf_path, "w") as f:
             f.write(conf)
@@ -158,6 +162,7 @@ def main():
     parser.add_argument("--tls-version", default="tlsv1.2")
     parser.add_argument("--clients", default=DEFAULT_CLIENTS)
     parser.add_argument("--password-auth", action="store_true")
+    parser.add_argument("--durable", action="store_true")
     args = parser.parse_args()
     return start(args) if args.action == "start" else stop(args)
 

@@ -18,7 +18,7 @@ broker = None
 
 def setUpModule():
     global broker
-    broker = Broker()
+    broker = Broker("--durable")
 
 
 def tearDownModule():
