@@ -5,6 +5,7 @@
 
 #include <securemqtt/export.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
