@@ -29,6 +29,21 @@ def micro():
     return medians
 
 
+def instructions(mode, size, n):
+    """Instructions callgrind counts for n operations (set-up included)."""
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                          os.path.join(BUILD, "bench", "securemqtt_bench_count"), mode, str(size), str(n)],
+                         capture_output=True, text=True, check=True)
+    for line in out.stderr.splitlines():
+        if "Collected" in line:
+            return int(line.split()[-1])
+    raise RuntimeError("no callgrind total")
+
+
+def per_op(mode, size, n=1000):
+    return (instructions(mode, size, 2 * n) - instructions(mode, size, n)) / n
+
+
 def e2e(qos, n):
     out = subprocess.run([os.path.join(BUILD, "bench", "securemqtt_e2e_bench"), "-n", str(n), "-q", str(qos), "-r", "5"],
                          capture_output=True, text=True, check=True)
@@ -84,6 +99,14 @@ def main():
         key = next((k for k in m if k.startswith(name)), None)
         if key:
             print("  %-40s %8.0f ns" % (key, m[key]))
+    print()
+    print("Instructions per message (callgrind; does not move with the machine's load)")
+    print("  %-8s %10s %10s %10s %9s %9s" % ("size", "RawHmac", "Sign", "Verify", "Sign/Raw", "Vfy/Raw"))
+    for size in (256, 16384):
+        raw = per_op("raw", size)
+        sign = per_op("sign", size)
+        ver = per_op("verify", size) - sign  # the verify run also signs its envelopes
+        print("  %-8d %10.0f %10.0f %10.0f %9.2f %9.2f" % (size, raw, sign, ver, sign / raw, ver / raw))
     print()
     print("End to end, 256-byte payloads, publisher and subscriber processes, Mosquitto over mTLS on loopback")
     print("  %-5s %14s %14s %7s %9s %9s %11s" % ("QoS", "signed msg/s", "raw msg/s", "ratio", "p50 us", "p99 us",
