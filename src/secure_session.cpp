@@ -308,8 +308,24 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client) {
         std::lock_guard<std::mutex> lock(mutex);
         ever_connected = true;
     }
+    // Subscriptions made before connecting are active when connect() returns: wait for SUBACKs.
+    const auto list = subscriptions();
+    std::vector<mqtt::token_ptr> acks;
+    for (const Subscription& sub : *list) {
+        try {
+            acks.push_back(client.subscribe(sub.filter, sub.qos));
+        } catch (const mqtt::exception& e) {
+            log(LogLevel::error, "subscribing '" + sub.filter + "' failed: " + e.what());
+        }
+    }
+    for (const auto& ack : acks) {
+        try {
+            if (!ack->wait_for(options.connect_timeout)) log(LogLevel::warning, "no SUBACK within the connect timeout");
+        } catch (const mqtt::exception& e) {
+            log(LogLevel::error, std::string("subscription refused: ") + e.what());
+        }
+    }
     log(LogLevel::info, "connected to " + options.server_uri + " as " + report.client_subject);
-    restore_subscriptions();
 }
 
 void SecureSession::connect() {

@@ -113,11 +113,26 @@ def run(args, stdin=None, timeout=TIMEOUT, env=None):
 
 
 class Subscriber:
-    """A subscriber program running in the background until it has COUNT messages."""
+    """A subscriber program running in the background until it has COUNT messages.
 
-    def __init__(self, args, ready_after=0.6):
+    With `ready_marker`, waits until the program has written that text to stderr (the C++
+    programs log "connected to" with -d once their subscriptions are acknowledged); otherwise
+    waits `ready_after` seconds."""
+
+    def __init__(self, args, ready_after=1.0, ready_marker=None):
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(ready_after)  # connected and subscribed (connect over loopback takes ~20 ms)
+        self.early_err = ""
+        if ready_marker is None:
+            time.sleep(ready_after)
+            return
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break  # the program ended; finish() reports it
+            self.early_err += line
+            if ready_marker in line:
+                return
 
     def finish(self, timeout=TIMEOUT):
         try:
@@ -125,7 +140,7 @@ class Subscriber:
         except subprocess.TimeoutExpired:
             self.proc.send_signal(signal.SIGTERM)
             out, err = self.proc.communicate(timeout=10)
-        return self.proc.returncode, out, err
+        return self.proc.returncode, out, self.early_err + err
 
 
 class NoSkipResult(unittest.TextTestResult):

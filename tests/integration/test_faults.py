@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import Broker, program, main
+from harness import Broker, Subscriber, program, main
 
 broker = None
 
@@ -34,11 +34,10 @@ class StalledBroker(unittest.TestCase):
     def test_sigstop_past_keepalive_then_sigcont_loses_nothing(self):
         n = 300
         topic = "devices/device-1/stall"
-        sub = subprocess.Popen(
+        sub = Subscriber(
             [program("secure_subscriber"), "-c", "-i", "stall-sub", "-k", "2", "-q", "1", "-C", str(n), "-W", "90",
              "-t", topic] + broker.tls_flags("monitor") + broker.key_flags("device-1") + ["-d"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.8)
+            ready_marker="connected to")
         pub = subprocess.Popen(
             [program("secure_publisher"), "-c", "-i", "stall-pub", "-k", "2", "-q", "1", "-l", "-t", topic] +
             broker.tls_flags("device-1") + broker.key_flags("device-1") + ["-d"],
@@ -61,9 +60,9 @@ class StalledBroker(unittest.TestCase):
                 break
         staller.join()
         pub_err = pub.communicate(timeout=60)[1]
-        out, err = sub.communicate(timeout=90)
+        rc, out, err = sub.finish(timeout=90)
         self.assertEqual(pub.returncode, 0, pub_err)
-        self.assertEqual(sub.returncode, 0, err)
+        self.assertEqual(rc, 0, err)
         lines = out.splitlines()
         self.assertEqual(len(lines), n, "lost or duplicated: %d lines" % len(lines))
         self.assertEqual(sorted(lines), ["reading-%04d" % i for i in range(n)])
@@ -76,11 +75,10 @@ class BrokerRestarts(unittest.TestCase):
     def test_5000_qos1_messages_across_two_sigkill_restarts_arrive_exactly_once(self):
         n = 5000
         topic = "devices/device-1/restarts"
-        sub = subprocess.Popen(
+        sub = Subscriber(
             [program("secure_subscriber"), "-c", "-i", "restart-sub", "-q", "1", "-C", str(n), "-W", "150", "-t",
              topic] + broker.tls_flags("monitor") + broker.key_flags("device-1") + ["-d"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.8)
+            ready_marker="connected to")
         pub = subprocess.Popen(
             [program("secure_publisher"), "-c", "-i", "restart-pub", "-q", "1", "-l", "-t", topic] +
             broker.tls_flags("device-1") + broker.key_flags("device-1") + ["-d"],
@@ -104,10 +102,10 @@ class BrokerRestarts(unittest.TestCase):
                 time.sleep(0.01)
         killer.join()
         pub_err = pub.communicate(timeout=120)[1]
-        out, err = sub.communicate(timeout=150)
+        rc, out, err = sub.finish(timeout=150)
         self.assertEqual(len(kills), 2)
         self.assertEqual(pub.returncode, 0, pub_err[-2000:])
-        self.assertEqual(sub.returncode, 0, err[-2000:])
+        self.assertEqual(rc, 0, err[-2000:])
         lines = out.splitlines()
         self.assertEqual(len(lines), n)  # nothing delivered twice...
         self.assertEqual(set(lines), {"m%05d" % i for i in range(n)})  # ...nothing lost
@@ -124,11 +122,10 @@ class Load(unittest.TestCase):
         sessions, per_session = 50, 1000
         topic = "devices/device-1/load"
         total = sessions * per_session
-        sub = subprocess.Popen(
+        sub = Subscriber(
             [program("secure_subscriber"), "-q", "1", "-C", str(total), "-W", "240", "-t", topic] +
-            broker.tls_flags("monitor") + broker.key_flags("device-1"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.8)
+            broker.tls_flags("monitor") + broker.key_flags("device-1") + ["-d"],
+            ready_marker="connected to")
         started = time.monotonic()
         pubs = []
         for s in range(sessions):
@@ -141,9 +138,9 @@ class Load(unittest.TestCase):
             p.stdin.close()
         for p in pubs:
             self.assertEqual(p.wait(timeout=240), 0, p.stderr.read())
-        out, err = sub.communicate(timeout=240)
+        rc, out, err = sub.finish(timeout=240)
         elapsed = time.monotonic() - started
-        self.assertEqual(sub.returncode, 0, err[-2000:])
+        self.assertEqual(rc, 0, err[-2000:])
         lines = out.splitlines()
         self.assertEqual(len(lines), total)
         self.assertEqual(len(set(lines)), total)  # each exactly once

@@ -35,10 +35,10 @@ def cpp_pub(topic, message, qos=1, retain=False, key="device-1", identity="devic
 
 def cpp_sub(filters, count, qos=1, keys=("device-1", "device-2"), wait=20, extra=()):
     args = [program("secure_subscriber"), "-v", "-q", str(qos), "-C", str(count), "-W", str(wait)] + \
-        broker.tls_flags("monitor") + broker.key_flags(*keys) + list(extra)
+        broker.tls_flags("monitor") + broker.key_flags(*keys) + list(extra) + ["-d"]
     for f in filters:
         args += ["-t", f]
-    return Subscriber(args)
+    return Subscriber(args, ready_marker="connected to")
 
 
 class Delivery(unittest.TestCase):
@@ -141,8 +141,8 @@ class HostileMessages(unittest.TestCase):
         scoped_keys = ["--key-id", "device-1", "--hmac-key", broker.keys["device-1"]]
         args = [program("secure_subscriber"), "-v", "-q", "1", "-C", "2", "-W", "20", "-t", "devices/device-1/hostile/#"] + \
             broker.tls_flags("monitor") + scoped_keys + ["--key-id", "device-2", "--hmac-key", broker.keys["device-2"],
-                                                         "--scope", "device-2=devices/device-2/#"]
-        sub = Subscriber(args)
+                                                         "--scope", "device-2=devices/device-2/#", "-d"]
+        sub = Subscriber(args, ready_marker="connected to")
         broker.raw_publish("device-1", [
             (topic, genuine, False),
             (topic, genuine, False),                          # replayed

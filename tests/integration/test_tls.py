@@ -293,7 +293,8 @@ class ForeignCertificates(unittest.TestCase):
         foreign.keys = broker.keys
         topic = "devices/device-1/foreign"
         sub = Subscriber([program("secure_subscriber"), "-v", "-q", "1", "-C", "1", "-W", "20", "-t", topic] +
-                         foreign.tls_flags("monitor") + foreign.key_flags("device-1"))
+                         foreign.tls_flags("monitor") + foreign.key_flags("device-1") + ["-d"],
+                         ready_marker="connected to")
         out = publish(foreign, "device-1", topic=topic)
         self.assertEqual(out.returncode, 0, out.stderr)
         rc, out, err = sub.finish()
