@@ -112,7 +112,9 @@ public:
     SecureSession(const SecureSession&) = delete;
     SecureSession& operator=(const SecureSession&) = delete;
 
-    /// Connects and waits up to the connect timeout. Restores tracked subscriptions. Throws
+    /// Connects and waits up to the connect timeout; returns once the subscriptions made before
+    /// it are acknowledged by the broker (so nothing published after connect() returns is
+    /// missed). Throws
     /// ConnectionError with a ConnectFailure and OpenSSL's or the broker's words, e.g.
     /// "TLS handshake failed: certificate verify failed (hostname mismatch)".
     void connect();
