@@ -61,7 +61,7 @@ struct SecureSession::Impl {
     void on_message(const mqtt::const_message_ptr& msg) noexcept;
     void on_connected(const std::string& cause) noexcept;
     void on_connection_lost(const std::string& cause) noexcept;
-    void restore_subscriptions() noexcept;
+    std::vector<mqtt::token_ptr> restore_subscriptions(mqtt::async_client& client) noexcept;
     mqtt::connect_options make_connect_options();
     [[noreturn]] void throw_connect_failure(const std::string& paho_message, int paho_code);
 
@@ -150,15 +150,19 @@ void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcep
     }
 }
 
-void SecureSession::Impl::restore_subscriptions() noexcept {
+// Subscribes every tracked filter on `client` without waiting; the caller may wait on the
+// returned tokens (connect() does; Paho callbacks must not).
+std::vector<mqtt::token_ptr> SecureSession::Impl::restore_subscriptions(mqtt::async_client& client) noexcept {
+    std::vector<mqtt::token_ptr> acks;
     const auto list = subscriptions();
     for (const Subscription& s : *list) {
         try {
-            current()->subscribe(s.filter, s.qos);  // asynchronous: never wait in a callback
+            acks.push_back(client.subscribe(s.filter, s.qos));
         } catch (const std::exception& e) {
-            log(LogLevel::error, "re-subscribing '" + s.filter + "' failed: " + e.what());
+            log(LogLevel::error, "subscribing '" + s.filter + "' failed: " + e.what());
         }
     }
+    return acks;
 }
 
 void SecureSession::Impl::on_connected(const std::string& cause) noexcept {
@@ -173,7 +177,7 @@ void SecureSession::Impl::on_connected(const std::string& cause) noexcept {
     log(LogLevel::info, "reconnected to " + options.server_uri + (cause.empty() ? "" : " (" + cause + ")"));
     // A broker that kept our session also kept the subscriptions; subscribing again is
     // harmless, and needed when it did not (Paho does not restore them).
-    restore_subscriptions();
+    (void)restore_subscriptions(*current());
 }
 
 void SecureSession::Impl::on_connection_lost(const std::string& cause) noexcept {
@@ -309,15 +313,7 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client) {
         ever_connected = true;
     }
     // Subscriptions made before connecting are active when connect() returns: wait for SUBACKs.
-    const auto list = subscriptions();
-    std::vector<mqtt::token_ptr> acks;
-    for (const Subscription& sub : *list) {
-        try {
-            acks.push_back(client.subscribe(sub.filter, sub.qos));
-        } catch (const mqtt::exception& e) {
-            log(LogLevel::error, "subscribing '" + sub.filter + "' failed: " + e.what());
-        }
-    }
+    const std::vector<mqtt::token_ptr> acks = restore_subscriptions(client);
     for (const auto& ack : acks) {
         try {
             if (!ack->wait_for(options.connect_timeout)) log(LogLevel::warning, "no SUBACK within the connect timeout");
