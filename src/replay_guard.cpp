@@ -14,7 +14,7 @@ namespace securemqtt {
 namespace {
 
 // One sender stream's anti-replay state: the highest counter accepted and a ring bitmap of the
-// window_size counters at and below it (bit for counter c at position c % window_size).
+// window_size counters at and below it (counter c at bit c % 64 of word (c / 64) % words).
 struct Stream {
     std::string key_id;
     std::uint64_t stream_id = 0;
@@ -31,24 +31,24 @@ std::size_t stream_hash(std::string_view key_id, std::uint64_t stream_id) noexce
 }  // namespace
 
 struct ReplayGuard::Impl {
-    explicit Impl(const ReplayGuardOptions& o) : options(o), words(o.window_size / 64) {}
+    explicit Impl(const ReplayGuardOptions& o)
+        : options(o), words(o.window_size / 64), words_pow2((words & (words - 1)) == 0) {}
 
-    bool test(const Stream& s, std::uint64_t counter) const noexcept {
-        const std::uint64_t pos = counter % options.window_size;
-        return (s.bits[pos / 64] >> (pos % 64)) & 1u;
+    // With a power-of-two window (the default) a mask replaces the 64-bit division, which
+    // otherwise costs more than the rest of admit() together.
+    std::uint64_t& word(Stream& s, std::uint64_t counter) const noexcept {
+        const std::uint64_t block = counter / 64;
+        return s.bits[words_pow2 ? (block & (words - 1)) : (block % words)];
     }
-    void set(Stream& s, std::uint64_t counter) const noexcept {
-        const std::uint64_t pos = counter % options.window_size;
-        s.bits[pos / 64] |= std::uint64_t{1} << (pos % 64);
-    }
+    bool test(Stream& s, std::uint64_t counter) const noexcept { return (word(s, counter) >> (counter % 64)) & 1u; }
+    void set(Stream& s, std::uint64_t counter) const noexcept { word(s, counter) |= std::uint64_t{1} << (counter % 64); }
     // Clears the bits of counters from..to (inclusive), fewer than window_size of them.
     void clear(Stream& s, std::uint64_t from, std::uint64_t to) const noexcept {
         while (from <= to) {
-            const std::uint64_t pos = from % options.window_size;
-            const std::uint64_t bit = pos % 64;
+            const std::uint64_t bit = from % 64;
             const std::uint64_t n = std::min<std::uint64_t>(64 - bit, to - from + 1);
             const std::uint64_t mask = (n == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << n) - 1)) << bit;
-            s.bits[pos / 64] &= ~mask;
+            word(s, from) &= ~mask;
             if (to - from + 1 == n) break;  // also guards against from + n wrapping past 2^64 - 1
             from += n;
         }
@@ -72,8 +72,10 @@ struct ReplayGuard::Impl {
         return true;
     }
 
-    Stream* find(std::size_t hash, std::string_view key_id, std::uint64_t stream_id) {
-        const auto range = index.equal_range(hash);
+    Stream* find(std::string_view key_id, std::uint64_t stream_id) {
+        // Senders come in runs: the stream seen last needs no hashing.
+        if (!lru.empty() && lru.front().stream_id == stream_id && lru.front().key_id == key_id) return &lru.front();
+        const auto range = index.equal_range(stream_hash(key_id, stream_id));
         for (auto it = range.first; it != range.second; ++it) {
             Stream& s = *it->second;
             if (s.stream_id == stream_id && s.key_id == key_id) {
@@ -102,7 +104,7 @@ struct ReplayGuard::Impl {
         ++evictions;
     }
 
-    bool add(std::size_t hash, const StreamPosition& pos) {
+    bool add(const StreamPosition& pos) {
         if (pos.timestamp_ms <= watermark_ms) return false;
         if (lru.size() >= options.max_streams) evict_oldest();
         Stream s;
@@ -114,7 +116,7 @@ struct ReplayGuard::Impl {
         set(s, pos.counter);
         lru.push_front(std::move(s));
         try {
-            index.emplace(hash, lru.begin());
+            index.emplace(stream_hash(pos.key_id, pos.stream_id), lru.begin());
         } catch (...) {
             lru.pop_front();
             throw;
@@ -124,6 +126,7 @@ struct ReplayGuard::Impl {
 
     const ReplayGuardOptions options;
     const std::size_t words;
+    const bool words_pow2;
     mutable std::mutex mutex;
     std::list<Stream> lru;
     std::unordered_multimap<std::size_t, std::list<Stream>::iterator> index;
@@ -164,14 +167,13 @@ std::optional<RejectReason> ReplayGuard::check_freshness(const StreamPosition& p
 
 std::optional<RejectReason> ReplayGuard::admit(const StreamPosition& pos, std::int64_t now_ms) noexcept {
     if (auto stale = check_freshness(pos, now_ms)) return stale;
-    const std::size_t hash = stream_hash(pos.key_id, pos.stream_id);
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    if (Stream* s = impl_->find(hash, pos.key_id, pos.stream_id)) {
+    if (Stream* s = impl_->find(pos.key_id, pos.stream_id)) {
         if (impl_->record(*s, pos.counter, pos.timestamp_ms)) return std::nullopt;
         return RejectReason::replayed;
     }
     try {
-        if (impl_->add(hash, pos)) return std::nullopt;
+        if (impl_->add(pos)) return std::nullopt;
     } catch (const std::bad_alloc&) {  // fail closed
     }
     return RejectReason::replayed;

@@ -51,21 +51,23 @@ TEST_CASE("counters behind the window are rejected as replayed", "[replay]") {
 }
 
 TEST_CASE("the window slides correctly across word and ring boundaries", "[replay]") {
+    // 128 and 1024 take the power-of-two path, 192 and 320 the general one.
+    const std::uint64_t window = GENERATE(as<std::uint64_t>{}, 128, 192, 320, 1024);
     ReplayGuardOptions o;
-    o.window_size = 128;
+    o.window_size = window;
     ReplayGuard g(o);
-    // Admit every third counter up to 1000, then every counter in the window must be judged
+    // Admit every third counter up to 3000, then every counter in the window must be judged
     // exactly: seen ones replayed, unseen ones admitted once.
-    for (std::uint64_t c = 1; c <= 1000; c += 3) REQUIRE(admitted(g, at(c)));
-    for (std::uint64_t c = 1000 - 127; c <= 1000; ++c) {
-        INFO("counter " << c);
+    for (std::uint64_t c = 1; c <= 3000; c += 3) REQUIRE(admitted(g, at(c)));
+    for (std::uint64_t c = 3000 - (window - 1); c <= 3000; ++c) {
+        INFO("window " << window << ", counter " << c);
         if ((c - 1) % 3 == 0) {
             CHECK(g.admit(at(c), now) == RejectReason::replayed);
         } else {
             CHECK(admitted(g, at(c)));
         }
     }
-    CHECK(g.admit(at(1000 - 128), now) == RejectReason::replayed);
+    CHECK(g.admit(at(3000 - window), now) == RejectReason::replayed);
 }
 
 TEST_CASE("the largest counter is handled without overflow", "[replay]") {
@@ -83,6 +85,14 @@ TEST_CASE("streams and key ids are tracked separately", "[replay]") {
     CHECK(admitted(g, at(1, 2)));
     CHECK(admitted(g, at(1, 1, now, "other")));
     CHECK(g.tracked_streams() == 3);
+    // The same stream id under two key ids, alternating (the last stream seen is looked up
+    // first): each is its own stream.
+    CHECK(admitted(g, at(2, 7, now, "a")));
+    CHECK(admitted(g, at(2, 7, now, "b")));
+    CHECK(g.admit(at(2, 7, now, "b"), now) == RejectReason::replayed);
+    CHECK(g.admit(at(2, 7, now, "a"), now) == RejectReason::replayed);
+    CHECK(admitted(g, at(3, 7, now, "a")));
+    CHECK(g.tracked_streams() == 5);
 }
 
 TEST_CASE("freshness: too old and from the future, at the exact edges", "[replay]") {
