@@ -84,6 +84,7 @@ void Keyring::add_key(std::string_view key_id, ByteView key, KeyOptions options)
     std::lock_guard<std::mutex> lock(impl_->mutex);
     if (impl_->keys.count(key_id) != 0) throw ConfigError(describe(key_id) + ": already in the keyring");
     impl_->keys.emplace(std::string(key_id), std::move(entry));
+    impl_->generation.fetch_add(1, std::memory_order_release);
 }
 
 void Keyring::add_key_hex(std::string_view key_id, std::string_view hex, KeyOptions options) {
@@ -113,6 +114,7 @@ void Keyring::set_signing_key(std::string_view key_id) {
     const auto it = impl_->keys.find(key_id);
     if (it == impl_->keys.end()) throw ConfigError(describe(key_id) + ": not in the keyring, cannot sign with it");
     impl_->signing = it->second;
+    impl_->generation.fetch_add(1, std::memory_order_release);
 }
 
 bool Keyring::remove_key(std::string_view key_id) {
@@ -123,6 +125,7 @@ bool Keyring::remove_key(std::string_view key_id) {
     removed = std::move(it->second);
     impl_->keys.erase(it);
     if (impl_->signing == removed) impl_->signing.reset();
+    impl_->generation.fetch_add(1, std::memory_order_release);
     return true;
 }
 

@@ -6,6 +6,8 @@
 
 #include <securemqtt/keyring.hpp>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,6 +37,8 @@ struct Keyring::Impl {
     mutable std::mutex mutex;
     std::map<std::string, std::shared_ptr<const KeyEntry>, std::less<>> keys;
     std::shared_ptr<const KeyEntry> signing;
+    /// Bumped under the mutex by every change to `keys` or `signing`; see KeyCache.
+    std::atomic<std::uint64_t> generation{1};
 
     std::shared_ptr<const KeyEntry> find(std::string_view key_id) const;
     std::shared_ptr<const KeyEntry> signing_key() const;

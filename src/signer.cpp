@@ -2,6 +2,7 @@
 #include <securemqtt/signer.hpp>
 
 #include "envelope_mac.hpp"
+#include "key_cache.hpp"
 #include "keyring_impl.hpp"
 
 #include <securemqtt/envelope.hpp>
@@ -27,7 +28,10 @@ std::uint64_t random_stream_id() {
 }  // namespace
 
 Signer::Signer(std::shared_ptr<const Keyring> keyring, SignerOptions options)
-    : keyring_(std::move(keyring)), clock_(std::move(options.clock)), next_counter_(options.first_counter) {
+    : keyring_(std::move(keyring)),
+      key_cache_(std::make_unique<detail::KeyCache>()),
+      clock_(std::move(options.clock)),
+      next_counter_(options.first_counter) {
     if (!keyring_) throw ConfigError("signer: keyring is null");
     if (options.first_counter == 0) throw ConfigError("signer: first_counter must be at least 1");
     stream_id_ = options.stream_id ? *options.stream_id : random_stream_id();
@@ -51,7 +55,7 @@ void Signer::sign_to(std::string_view topic, ByteView payload, Buffer& out, bool
     if (!is_valid_topic_name(topic)) {
         throw SigningError("signer: '" + std::string(topic.substr(0, 256)) + "' is not a valid topic name");
     }
-    const std::shared_ptr<const KeyEntry> key = keyring_->impl_->signing_key();
+    const std::shared_ptr<const KeyEntry> key = key_cache_->signing_key(*keyring_);
     if (!key) throw SigningError("signer: the keyring has no signing key (Keyring::set_signing_key)");
     const std::int64_t now = clock_ ? clock_() : system_clock_ms();
     if (!key->valid_at(now)) {

@@ -2,6 +2,7 @@
 #include <securemqtt/verifier.hpp>
 
 #include "envelope_mac.hpp"
+#include "key_cache.hpp"
 #include "keyring_impl.hpp"
 
 #include <securemqtt/replay_guard.hpp>
@@ -12,7 +13,10 @@ namespace securemqtt {
 
 Verifier::Verifier(std::shared_ptr<const Keyring> keyring, std::shared_ptr<ReplayGuard> guard,
                    VerifierOptions options)
-    : keyring_(std::move(keyring)), guard_(std::move(guard)), options_(std::move(options)) {
+    : keyring_(std::move(keyring)),
+      guard_(std::move(guard)),
+      key_cache_(std::make_unique<detail::KeyCache>()),
+      options_(std::move(options)) {
     if (!keyring_) throw ConfigError("verifier: keyring is null");
     if (options_.max_envelope_size == 0 || options_.max_envelope_size > max_envelope_size_limit) {
         throw ConfigError("verifier: max_envelope_size must be from 1 to 268435455 bytes");
@@ -29,7 +33,7 @@ VerifyResult Verifier::verify(std::string_view topic, ByteView envelope, bool re
 
     std::shared_ptr<const KeyEntry> key;
     try {
-        key = keyring_->impl_->find(env.header.key_id);
+        key = key_cache_->find(*keyring_, env.header.key_id);
     } catch (...) {  // std::mutex::lock can throw in theory: fail closed
         return RejectReason::unknown_key;
     }

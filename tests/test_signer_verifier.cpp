@@ -213,6 +213,27 @@ TEST_CASE("key rotation without downtime rejects nothing", "[keyring][verifier]"
     CHECK(send().ok());
 }
 
+TEST_CASE("a key replaced under the same id takes effect from the next message", "[keyring][verifier][signer]") {
+    // Signers and verifiers remember the key they used last; a change to the keyring must
+    // still reach them at once.
+    auto sender = keyring_with({"k1"}, "k1");
+    auto receiver = keyring_with({"k1"}, nullptr);
+    Signer signer(sender);
+    Verifier verifier(receiver);
+    REQUIRE(verifier.verify("t", signer.sign("t", std::string("old key"))).ok());
+    const auto signed_with_old = signer.sign("t", std::string("old key, late"));
+
+    receiver->remove_key("k1");
+    receiver->add_key("k1", testutil::test_key(99));
+    CHECK(verifier.verify("t", signed_with_old).reason() == RejectReason::bad_mac);
+
+    sender->remove_key("k1");
+    CHECK_THROWS_AS(signer.sign("t", std::string("no key")), SigningError);
+    sender->add_key("k1", testutil::test_key(99));
+    sender->set_signing_key("k1");
+    CHECK(verifier.verify("t", signer.sign("t", std::string("new key"))).ok());
+}
+
 TEST_CASE("signing and verifying from several threads accepts every message once", "[verifier][threads]") {
     auto keyring = keyring_with({"k1"}, "k1");
     Signer signer(keyring);

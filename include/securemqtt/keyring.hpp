@@ -34,8 +34,9 @@ struct KeyOptions {
     std::vector<std::string> topic_scope;
 };
 
-class Signer;
-class Verifier;
+namespace detail {
+class KeyCache;
+}
 
 /// The set of HMAC-SHA256 keys, each under a key id carried in every envelope.
 ///
@@ -85,8 +86,7 @@ public:
 
 private:
     struct Impl;
-    friend class Signer;
-    friend class Verifier;
+    friend class detail::KeyCache;  // how Signer and Verifier reach the keys
     std::unique_ptr<Impl> impl_;
 };
 

@@ -17,6 +17,9 @@
 namespace securemqtt {
 
 class Keyring;
+namespace detail {
+class KeyCache;
+}
 
 /// Settings of a Signer.
 struct SignerOptions {
@@ -72,6 +75,7 @@ private:
     void sign_to(std::string_view topic, ByteView payload, Buffer& out, bool retain);
 
     std::shared_ptr<const Keyring> keyring_;
+    std::unique_ptr<detail::KeyCache> key_cache_;
     Clock clock_;
     std::uint64_t stream_id_ = 0;
     std::atomic<std::uint64_t> next_counter_;

@@ -19,6 +19,9 @@ namespace securemqtt {
 
 class Keyring;
 class ReplayGuard;
+namespace detail {
+class KeyCache;
+}
 
 /// Settings of a Verifier.
 struct VerifierOptions {
@@ -91,6 +94,7 @@ public:
 private:
     std::shared_ptr<const Keyring> keyring_;
     std::shared_ptr<ReplayGuard> guard_;
+    std::unique_ptr<detail::KeyCache> key_cache_;
     VerifierOptions options_;
 };
 
