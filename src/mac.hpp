@@ -45,7 +45,7 @@ private:
     mutable std::vector<EVP_MAC_CTX*> pool_;  // capacity reserved up front: no allocation later
 };
 
-/// Constant-time equality of two tags (CRYPTO_memcmp).
+/// Equality of two tags in time independent of their contents.
 bool tags_equal(const std::uint8_t* a, const std::uint8_t* b, std::size_t size) noexcept;
 
 }  // namespace securemqtt::detail

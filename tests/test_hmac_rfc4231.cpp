@@ -83,13 +83,25 @@ TEST_CASE("one key computes correct MACs from many threads at once", "[hmac][thr
     CHECK(wrong == std::vector<int>(4, 0));
 }
 
-TEST_CASE("tags compare equal only when every byte matches", "[hmac]") {
-    std::uint8_t a[32] = {};
-    std::uint8_t b[32] = {};
-    CHECK(securemqtt::detail::tags_equal(a, b, 32));
-    b[31] = 1;
-    CHECK_FALSE(securemqtt::detail::tags_equal(a, b, 32));
-    b[31] = 0;
-    b[0] = 0x80;
-    CHECK_FALSE(securemqtt::detail::tags_equal(a, b, 32));
+TEST_CASE("tags compare equal only when every bit matches", "[hmac]") {
+    // 32 bytes (the tag) takes the word-wise path; 21 bytes also the byte-wise tail.
+    for (const std::size_t size : {std::size_t{32}, std::size_t{21}}) {
+        std::uint8_t a[32];
+        std::uint8_t b[32];
+        for (std::size_t i = 0; i < sizeof a; ++i) a[i] = b[i] = static_cast<std::uint8_t>(i * 37 + 11);
+        CHECK(securemqtt::detail::tags_equal(a, b, size));
+        int unequal = 0;
+        for (std::size_t byte = 0; byte < size; ++byte) {
+            for (int bit = 0; bit < 8; ++bit) {
+                b[byte] = static_cast<std::uint8_t>(b[byte] ^ (1u << bit));
+                unequal += securemqtt::detail::tags_equal(a, b, size) ? 0 : 1;
+                b[byte] = a[byte];
+            }
+        }
+        CHECK(unequal == static_cast<int>(size * 8));
+        if (size < sizeof b) {
+            b[size] ^= 0xff;  // past the end: not compared
+            CHECK(securemqtt::detail::tags_equal(a, b, size));
+        }
+    }
 }
