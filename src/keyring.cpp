@@ -3,6 +3,7 @@
 
 #include "file_access.hpp"
 #include "hex.hpp"
+#include "topic_match.hpp"
 
 #include <securemqtt/envelope.hpp>
 #include <securemqtt/errors.hpp>
@@ -19,7 +20,7 @@ bool KeyEntry::valid_at(std::int64_t now_ms) const noexcept {
 bool KeyEntry::allows_topic(std::string_view topic) const noexcept {
     if (options.topic_scope.empty()) return true;
     for (const std::string& filter : options.topic_scope) {
-        if (topic_matches(filter, topic)) return true;
+        if (detail::valid_filter_matches(filter, topic)) return true;  // checked in add_key()
     }
     return false;
 }

@@ -3,6 +3,7 @@
 
 #include "connect_diagnosis.hpp"
 #include "credential_file.hpp"
+#include "topic_match.hpp"
 
 #include <securemqtt/clock.hpp>
 #include <securemqtt/signer.hpp>
@@ -137,7 +138,7 @@ void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcep
     verified.fetch_add(1, std::memory_order_relaxed);
     const auto list = subscriptions();
     for (const Subscription& s : *list) {
-        if (!topic_matches(s.filter, topic)) continue;
+        if (!detail::valid_filter_matches(s.filter, topic)) continue;  // checked in subscribe()
         try {
             s.handler(m);
         } catch (const std::exception& e) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <securemqtt/topic.hpp>
 
+#include "topic_match.hpp"
+
 #include <cstddef>
 
 namespace securemqtt {
@@ -45,7 +47,11 @@ bool is_valid_topic_filter(std::string_view filter) noexcept {
 }
 
 bool topic_matches(std::string_view filter, std::string_view topic) noexcept {
-    if (!is_valid_topic_filter(filter) || !is_valid_topic_name(topic)) return false;
+    return is_valid_topic_filter(filter) && detail::valid_filter_matches(filter, topic);
+}
+
+bool detail::valid_filter_matches(std::string_view filter, std::string_view topic) noexcept {
+    if (!is_valid_topic_name(topic)) return false;
     // MQTT 4.7.2: wildcards at the first level do not match topics starting with '$'.
     if (topic.front() == '$' && (filter.front() == '+' || filter.front() == '#')) return false;
 
