@@ -161,104 +161,88 @@ BENCHMARK(BM_ReplayGuard);
 // a ratio of two medians inherits that drift. Here each iteration times a batch of the
 // operation and a batch of its baseline back to back (alternating which goes first), and the
 // counter `ratio` is the median of the per-batch ratios: the figure the budgets are judged by.
-using Nanos = std::chrono::duration<double, std::nano>;
+class PairedRatio {
+public:
+    // Times `op` and `base`, one after the other, and records op / base.
+    template <typename Op, typename Base>
+    void measure(Op&& op, Base&& base) {
+        op_first_ = !op_first_;
+        if (op_first_) {
+            const Nanos o = timed(op);
+            ratios_.push_back(o / timed(base));
+        } else {
+            const Nanos b = timed(base);
+            ratios_.push_back(timed(op) / b);
+        }
+    }
+    void report(benchmark::State& state) {
+        if (ratios_.empty()) return;
+        const auto middle = ratios_.begin() + static_cast<std::ptrdiff_t>(ratios_.size() / 2);
+        std::nth_element(ratios_.begin(), middle, ratios_.end());
+        state.counters["ratio"] = *middle;
+    }
 
-template <typename Batch>
-Nanos timed(Batch&& batch) {
-    const auto start = std::chrono::steady_clock::now();
-    batch();
-    return std::chrono::steady_clock::now() - start;
-}
-
-void report_ratio(benchmark::State& state, std::vector<double>& ratios) {
-    if (ratios.empty()) return;
-    std::nth_element(ratios.begin(), ratios.begin() + static_cast<std::ptrdiff_t>(ratios.size() / 2), ratios.end());
-    state.counters["ratio"] = ratios[ratios.size() / 2];
-}
+private:
+    using Nanos = std::chrono::duration<double, std::nano>;
+    template <typename Batch>
+    static Nanos timed(Batch& batch) {
+        const auto start = std::chrono::steady_clock::now();
+        batch();
+        return std::chrono::steady_clock::now() - start;
+    }
+    std::vector<double> ratios_;
+    bool op_first_ = false;
+};
 
 std::size_t batch_for(std::size_t size) { return std::max<std::size_t>(4, (64u << 10) / (size + 100)); }
 
 void BM_SignVsRaw(benchmark::State& state) {
-    const std::size_t size = static_cast<std::size_t>(state.range(0));
-    const std::string payload = payload_of(size);
-    const std::size_t batch = batch_for(size);
+    const std::string payload = payload_of(static_cast<std::size_t>(state.range(0)));
+    const std::size_t batch = batch_for(payload.size());
     Signer signer(make_keyring());
     RawHmac raw;
     std::vector<std::uint8_t> buffer;
-    std::vector<double> ratios;
-    bool sign_first = false;
+    PairedRatio ratio;
     for (auto _ : state) {
-        const auto sign_batch = [&] {
-            for (std::size_t i = 0; i < batch; ++i) signer.sign_into(topic, payload, buffer);
-        };
-        const auto raw_batch = [&] {
-            for (std::size_t i = 0; i < batch; ++i) raw(payload);
-        };
-        sign_first = !sign_first;
-        const Nanos s = sign_first ? timed(sign_batch) : Nanos{};
-        const Nanos r = timed(raw_batch);
-        const Nanos s2 = sign_first ? s : timed(sign_batch);
-        ratios.push_back(s2 / r);
+        ratio.measure([&] { for (std::size_t i = 0; i < batch; ++i) signer.sign_into(topic, payload, buffer); },
+                      [&] { for (std::size_t i = 0; i < batch; ++i) raw(payload); });
     }
-    report_ratio(state, ratios);
+    ratio.report(state);
 }
 BENCHMARK(BM_SignVsRaw)->Arg(256)->Arg(16384);
 
 void BM_VerifyVsRaw(benchmark::State& state) {
-    const std::size_t size = static_cast<std::size_t>(state.range(0));
-    const std::string payload = payload_of(size);
-    const std::size_t batch = batch_for(size);
+    const std::string payload = payload_of(static_cast<std::size_t>(state.range(0)));
     auto keyring = make_keyring();
     Signer signer(keyring);
     Verifier verifier(keyring);
     RawHmac raw;
-    std::vector<std::vector<std::uint8_t>> envelopes(batch);
-    std::vector<double> ratios;
+    std::vector<std::vector<std::uint8_t>> envelopes(batch_for(payload.size()));
     std::size_t rejected = 0;
-    bool verify_first = false;
+    PairedRatio ratio;
     for (auto _ : state) {
         state.PauseTiming();
         for (auto& e : envelopes) signer.sign_into(topic, payload, e);  // fresh counters
         state.ResumeTiming();
-        const auto verify_batch = [&] {
-            for (const auto& e : envelopes) rejected += verifier.verify(topic, e).ok() ? 0u : 1u;
-        };
-        const auto raw_batch = [&] {
-            for (std::size_t i = 0; i < batch; ++i) raw(payload);
-        };
-        verify_first = !verify_first;
-        const Nanos v = verify_first ? timed(verify_batch) : Nanos{};
-        const Nanos r = timed(raw_batch);
-        const Nanos v2 = verify_first ? v : timed(verify_batch);
-        ratios.push_back(v2 / r);
+        ratio.measure([&] { for (const auto& e : envelopes) rejected += verifier.verify(topic, e).ok() ? 0u : 1u; },
+                      [&] { for (std::size_t i = 0; i < envelopes.size(); ++i) raw(payload); });
     }
     if (rejected != 0) state.SkipWithError("a genuine envelope was rejected");
-    report_ratio(state, ratios);
+    ratio.report(state);
 }
 BENCHMARK(BM_VerifyVsRaw)->Arg(256)->Arg(16384);
 
 void BM_OneShotVsSign(benchmark::State& state) {
-    const std::size_t size = static_cast<std::size_t>(state.range(0));
-    const std::string payload = payload_of(size);
-    const std::size_t batch = batch_for(size);
+    const std::string payload = payload_of(static_cast<std::size_t>(state.range(0)));
+    const std::size_t batch = batch_for(payload.size());
     Signer signer(make_keyring());
     std::vector<std::uint8_t> buffer;
-    std::vector<double> ratios;
-    bool one_shot_first = false;
+    PairedRatio ratio;
     for (auto _ : state) {
-        const auto one_shot_batch = [&] {
-            for (std::size_t i = 0; i < batch; ++i) one_shot_hmac(payload);
-        };
-        const auto sign_batch = [&] {
-            for (std::size_t i = 0; i < batch; ++i) signer.sign_into(topic, payload, buffer);
-        };
-        one_shot_first = !one_shot_first;
-        const Nanos o = one_shot_first ? timed(one_shot_batch) : Nanos{};
-        const Nanos s = timed(sign_batch);
-        const Nanos o2 = one_shot_first ? o : timed(one_shot_batch);
-        ratios.push_back(o2 / s);
+        ratio.measure([&] { for (std::size_t i = 0; i < batch; ++i) one_shot_hmac(payload); },
+                      [&] { for (std::size_t i = 0; i < batch; ++i) signer.sign_into(topic, payload, buffer); });
     }
-    report_ratio(state, ratios);
+    ratio.report(state);
 }
 BENCHMARK(BM_OneShotVsSign)->Arg(256);
 
