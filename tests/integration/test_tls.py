@@ -35,6 +35,12 @@ def publish(b, identity, extra=(), cafile=None, env=None, topic=None):
                b.key_flags("device-1") + list(extra), env=env)
 
 
+def make_client_cert(identity, *options):
+    """A client certificate for `identity` from the broker's CA, by the project's own script."""
+    subprocess.run([os.path.join(ROOT, "certs", "generate_client_cert.sh"), identity, "--out", broker.certs]
+                   + list(options), check=True, capture_output=True)
+
+
 def raw_tls_connect(port, cafile, cert=None, key=None):
     """A plain TLS client: returns None if the broker accepted us through CONNECT/CONNACK,
     else the error text."""
@@ -87,9 +93,7 @@ class Credentials(unittest.TestCase):
         self.assertIsNotNone(raw_tls_connect(broker.port, both, cert, key))
 
     def test_expired_client_certificate_is_refused(self):
-        subprocess.run([os.path.join(ROOT, "certs", "generate_client_cert.sh"), "expired", "--out", broker.certs,
-                        "--not-before", "20200101000000Z", "--not-after", "20200201000000Z"], check=True,
-                       capture_output=True)
+        make_client_cert("expired", "--not-before", "20200101000000Z", "--not-after", "20200201000000Z")
         out = publish(broker, "expired")
         self.assertEqual(out.returncode, 3)
         self.assertIn("expired.pem': expired on Feb  1 00:00:00 2020 GMT", out.stderr)
@@ -98,9 +102,7 @@ class Credentials(unittest.TestCase):
         self.assertIsNotNone(err)
 
     def test_not_yet_valid_client_certificate_is_refused(self):
-        subprocess.run([os.path.join(ROOT, "certs", "generate_client_cert.sh"), "future", "--out", broker.certs,
-                        "--not-before", "20990101000000Z", "--not-after", "20991231000000Z"], check=True,
-                       capture_output=True)
+        make_client_cert("future", "--not-before", "20990101000000Z", "--not-after", "20991231000000Z")
         out = publish(broker, "future")
         self.assertEqual(out.returncode, 3)
         self.assertIn("future.pem': not valid before Jan  1 00:00:00 2099 GMT", out.stderr)
@@ -139,8 +141,7 @@ class Credentials(unittest.TestCase):
         self.assertIn("malformed broker URI", out.stderr)
 
     def test_revoked_client_certificate_is_refused_once_on_the_crl(self):
-        subprocess.run([os.path.join(ROOT, "certs", "generate_client_cert.sh"), "lost-device", "--out", broker.certs],
-                       check=True, capture_output=True)
+        make_client_cert("lost-device")
         self.assertEqual(publish(broker, "lost-device").returncode, 0)
         subprocess.run([os.path.join(ROOT, "certs", "revoke_client_cert.sh"), "lost-device", "--out", broker.certs],
                        check=True, capture_output=True)
@@ -155,8 +156,7 @@ class Credentials(unittest.TestCase):
         passfile = os.path.join(broker.dir, "pass.txt")
         with open(passfile, "w") as f:
             f.write("correct horse\n")
-        subprocess.run([os.path.join(ROOT, "certs", "generate_client_cert.sh"), "locked", "--out", broker.certs,
-                        "--passphrase-file", passfile], check=True, capture_output=True)
+        make_client_cert("locked", "--passphrase-file", passfile)
         out = publish(broker, "locked", ["--key-passphrase-file", passfile])
         self.assertEqual(out.returncode, 0, out.stderr)
         wrong = os.path.join(broker.dir, "wrong.txt")
