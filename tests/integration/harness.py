@@ -109,7 +109,17 @@ def program(name):
 
 
 def run(args, stdin=None, timeout=TIMEOUT, env=None):
-    return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
+    try:
+        return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:  # say what the program was doing when it hung
+        raise AssertionError("%s timed out after %s s; its stderr ended with:\n%s"
+                             % (os.path.basename(args[0]), timeout, tail(e.stderr))) from None
+
+
+def tail(text, lines=20):
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return "\n".join((text or "(nothing)").splitlines()[-lines:])
 
 
 class Subscriber:
@@ -139,7 +149,13 @@ class Subscriber:
             out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.send_signal(signal.SIGTERM)
-            out, err = self.proc.communicate(timeout=10)
+            try:
+                out, err = self.proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:  # not even SIGTERM ended it: kill, and show its log
+                self.proc.kill()
+                out, err = self.proc.communicate()
+                raise AssertionError("subscriber hung (no exit 10 s after SIGTERM); its stderr ended with:\n"
+                                     + tail(self.early_err + err)) from None
         return self.proc.returncode, out, self.early_err + err
 
 
