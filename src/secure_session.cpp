@@ -95,7 +95,10 @@ struct SecureSession::Impl {
     mutable std::mutex mutex;
     std::shared_ptr<const SubscriptionList> subs = std::make_shared<SubscriptionList>();
     RejectHandler reject_handler;
-    bool ever_connected = false;
+    // True from connect_client() starting a connection until Paho's connected callback for it.
+    // Paho calls that callback after completing the connect token, so connect() may already be
+    // past its wait: the callback, not connect(), clears the flag.
+    bool connect_pending = false;
 
     std::atomic<std::uint64_t> published{0}, publish_failures{0}, verified{0}, reconnects{0},
         connection_losses{0}, handler_errors{0};
@@ -167,13 +170,13 @@ std::vector<mqtt::token_ptr> SecureSession::Impl::restore_subscriptions(mqtt::as
 }
 
 void SecureSession::Impl::on_connected(const std::string& cause) noexcept {
-    bool reconnect = false;
     {
         std::lock_guard<std::mutex> lock(mutex);
-        reconnect = ever_connected;
-        ever_connected = true;
+        if (connect_pending) {  // made by connect(), which restores the subscriptions itself
+            connect_pending = false;
+            return;
+        }
     }
-    if (!reconnect) return;  // the first connection restores subscriptions in connect()
     reconnects.fetch_add(1, std::memory_order_relaxed);
     log(LogLevel::info, "reconnected to " + options.server_uri + (cause.empty() ? "" : " (" + cause + ")"));
     // A broker that kept our session also kept the subscriptions; subscribing again is
@@ -294,6 +297,11 @@ SecureSession::~SecureSession() {
 }
 
 void SecureSession::Impl::connect_client(mqtt::async_client& client) {
+    const auto set_pending = [this](bool pending) {
+        std::lock_guard<std::mutex> lock(mutex);
+        connect_pending = pending;
+    };
+    set_pending(true);
     mqtt::token_ptr token;
     try {
         token = client.connect(make_connect_options());
@@ -307,11 +315,11 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client) {
                                   ConnectFailure::timeout);
         }
     } catch (const mqtt::exception& e) {
+        set_pending(false);
         throw_connect_failure(e.get_message().empty() ? e.get_error_str() : e.get_message(), e.get_return_code());
-    }
-    {
-        std::lock_guard<std::mutex> lock(mutex);
-        ever_connected = true;
+    } catch (...) {  // the timeout above, or bad options: no connected callback will come
+        set_pending(false);
+        throw;
     }
     // Subscriptions made before connecting are active when connect() returns: wait for SUBACKs.
     const std::vector<mqtt::token_ptr> acks = restore_subscriptions(client);
