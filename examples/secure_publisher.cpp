@@ -5,10 +5,15 @@
 //     --cafile certs/out/ca.pem --cert certs/out/device-1.pem --key certs/out/device-1.key \
 //     --key-id device-1 --hmac-key device-1.hex
 //
-// -l publishes each line of standard input as a message. Exit status: 0 published (QoS >= 1:
-// acknowledged), 1 connection or publish failure, 2 bad usage, 3 bad configuration.
+// -l publishes each line of standard input as a message. Like mosquitto_pub, it then waits until
+// the broker has acknowledged every QoS >= 1 message, or gives up after --flush-timeout SECS and
+// says how many were still unacknowledged. Exit status: 0 published (QoS >= 1: acknowledged),
+// 1 connection or publish failure, 2 bad usage, 3 bad configuration.
 #include "common/cli.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -23,7 +28,36 @@ void usage() {
                  "  -m MESSAGE             payload; -f FILE: a file's bytes; -l: each stdin line\n"
                  "  -q QOS                 0, 1 or 2 (default 0)\n"
                  "  -r                     retain the message\n"
+                 "  --flush-timeout SECS   give up waiting for acknowledgements after SECS\n"
+                 "                         (default: wait until every one is in)\n"
               << cli::session_usage() << cli::tls_usage();
+}
+
+// Waits until the broker has acknowledged every QoS >= 1 message (forever when `timeout_s` is
+// 0); says on stderr what is missing when it gives up or the broker refused some.
+bool wait_for_acknowledgements(securemqtt::SecureSession& session, int timeout_s) {
+    using clock = std::chrono::steady_clock;
+    const auto started = clock::now();
+    const auto limit = std::chrono::seconds(timeout_s);
+    for (;;) {
+        std::chrono::milliseconds step(1000);
+        if (timeout_s > 0) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(limit - (clock::now() - started));
+            step = std::min(step, std::max(left, std::chrono::milliseconds(0)));
+        }
+        const bool all_in = session.flush(step) && session.unacknowledged() == 0;
+        const std::uint64_t failures = session.stats().publish_failures;
+        if (failures > 0) {
+            std::cerr << "secure_publisher: " << failures << " message(s) refused or failed (see above)\n";
+            return false;
+        }
+        if (all_in) return true;
+        if (timeout_s > 0 && clock::now() - started >= limit) {
+            std::cerr << "secure_publisher: " << session.unacknowledged() << " of " << session.stats().published
+                      << " message(s) still unacknowledged after --flush-timeout " << timeout_s << " s\n";
+            return false;
+        }
+    }
 }
 
 }  // namespace
@@ -44,10 +78,7 @@ int main(int argc, char** argv) {
             std::string line;
             while (std::getline(std::cin, line)) session.publish(topic, line, o.qos, o.retain);
         }
-        if (!session.flush(std::chrono::seconds(30))) {
-            std::cerr << "secure_publisher: not every message was acknowledged within 30 s\n";
-            return 1;
-        }
+        if (!wait_for_acknowledgements(session, o.flush_timeout)) return 1;
         session.disconnect();
         return 0;
     });

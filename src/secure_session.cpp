@@ -100,6 +100,15 @@ struct SecureSession::Impl {
     // past its wait: the callback, not connect(), clears the flag.
     bool connect_pending = false;
 
+    // Counts and names publishes that end in failure (an MQTT 5 refusal, a lost connection the
+    // message could not survive); runs on Paho's thread.
+    struct PublishListener : mqtt::iaction_listener {
+        explicit PublishListener(Impl& s) : session(s) {}
+        void on_success(const mqtt::token&) override {}
+        void on_failure(const mqtt::token& tok) override;
+        Impl& session;
+    } publish_listener{*this};
+
     std::atomic<std::uint64_t> published{0}, publish_failures{0}, verified{0}, reconnects{0},
         connection_losses{0}, handler_errors{0};
     std::array<std::atomic<std::uint64_t>, reject_reason_count> rejected{};
@@ -151,6 +160,21 @@ void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcep
             handler_errors.fetch_add(1, std::memory_order_relaxed);
             log(LogLevel::error, "handler for '" + s.filter + "' threw a non-standard exception");
         }
+    }
+}
+
+void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
+    session.publish_failures.fetch_add(1, std::memory_order_relaxed);
+    std::string what = "a publish";
+    if (const auto* delivery = dynamic_cast<const mqtt::delivery_token*>(&tok)) {
+        if (const auto msg = delivery->get_message()) what = "publish to '" + msg->get_topic() + "'";
+    }
+    const int reason = tok.get_reason_code();
+    if (reason >= 0x80) {
+        session.log(LogLevel::error, what + " refused by the broker: " + mqtt::exception::reason_code_str(reason) +
+                                         " (MQTT 5 reason code " + std::to_string(reason) + ")");
+    } else {
+        session.log(LogLevel::error, what + " failed: " + mqtt::exception::error_str(tok.get_return_code()));
     }
 }
 
@@ -392,6 +416,10 @@ void SecureSession::disconnect(std::chrono::milliseconds timeout) {
     }
 }
 
+std::size_t SecureSession::unacknowledged() const {
+    return impl_->current()->get_pending_delivery_tokens().size();
+}
+
 bool SecureSession::is_connected() const { return impl_->current()->is_connected(); }
 
 void SecureSession::publish(std::string_view topic, ByteView payload, int qos, bool retain) {
@@ -401,7 +429,7 @@ void SecureSession::publish(std::string_view topic, ByteView payload, int qos, b
     s.signer->sign_into(topic, payload, envelope, retain);
     auto msg = mqtt::make_message(std::string(topic), std::move(envelope), qos, retain);
     try {
-        s.current()->publish(msg);
+        s.current()->publish(msg, nullptr, s.publish_listener);
         s.published.fetch_add(1, std::memory_order_relaxed);
     } catch (const mqtt::exception& e) {
         s.publish_failures.fetch_add(1, std::memory_order_relaxed);

@@ -28,6 +28,7 @@ struct Options {
     bool persistent = false;  // -c
     int count = 0;            // -C
     int wait_seconds = 0;     // -W
+    int flush_timeout = 0;    // --flush-timeout; 0: wait for every acknowledgement
     bool verbose = false;     // -v
     bool debug = false;       // -d
     int mqtt_version = 4;     // -V
@@ -110,6 +111,10 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         } else if (publisher && (a == "-f" || a == "--file")) o.file = value();
         else if (publisher && (a == "-l" || a == "--stdin-line")) o.lines = true;
         else if (publisher && (a == "-r" || a == "--retain")) o.retain = true;
+        else if (publisher && a == "--flush-timeout") {
+            o.flush_timeout = parse_int(a, value());
+            if (o.flush_timeout < 1) throw UsageError("--flush-timeout takes a number of seconds, at least 1");
+        }
         else if (!publisher && (a == "-C" || a == "--count")) o.count = parse_int(a, value());
         else if (!publisher && (a == "-v" || a == "--verbose")) o.verbose = true;
         else if (!publisher && (a == "-W" || a == "--timeout")) o.wait_seconds = parse_int(a, value());

@@ -80,7 +80,7 @@ struct SessionOptions {
 /// Counters since the session was made.
 struct SessionStats {
     std::uint64_t published = 0;        ///< handed to the MQTT client after signing
-    std::uint64_t publish_failures = 0; ///< refused (buffer full, not connected and no buffer)
+    std::uint64_t publish_failures = 0; ///< refused: buffer full, or failed after hand-over (e.g. an MQTT 5 PUBACK with an error reason code)
     std::uint64_t verified = 0;         ///< delivered to a handler
     std::uint64_t rejected = 0;         ///< sum of rejected_by_reason
     std::array<std::uint64_t, reject_reason_count> rejected_by_reason{};  ///< indexed by RejectReason
@@ -133,8 +133,12 @@ public:
     /// flush() to wait for delivery). Throws SigningError (no key, topic out of scope) or
     /// ConnectionError (buffer_full).
     void publish(std::string_view topic, ByteView payload, int qos = 1, bool retain = false);
-    /// Waits until every QoS >= 1 publish so far is acknowledged; false on timeout.
+    /// Waits until every QoS >= 1 publish so far is acknowledged; false on timeout, or when a
+    /// publish failed (the broker refused it: counted in stats().publish_failures and logged
+    /// at error level with the broker's reason).
     bool flush(std::chrono::milliseconds timeout);
+    /// QoS >= 1 publishes handed to the MQTT client and not yet acknowledged (or failed).
+    std::size_t unacknowledged() const;
 
     /// Subscribes `filter` and calls `handler` with each verified message whose topic matches.
     /// The subscription is remembered and restored after reconnects. Throws ConfigError for an
