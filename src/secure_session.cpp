@@ -17,13 +17,17 @@
 #include <utility>
 #include <map>
 #include <mutex>
+#include <set>
 #include <vector>
 
 namespace securemqtt {
 namespace {
 
 struct Subscription {
-    std::string filter;
+    Subscription(const std::string& f, int q, SecureSession::Handler h)
+        : filter(f), match(matching_filter(f)), qos(q), handler(std::move(h)) {}
+    std::string filter;  // as sent to the broker
+    std::string match;   // what topics are matched against ($share/GROUP/ removed)
     int qos = 0;
     SecureSession::Handler handler;
 };
@@ -60,6 +64,7 @@ struct SecureSession::Impl {
     }
 
     void on_message(const mqtt::const_message_ptr& msg) noexcept;
+    void note_unrouted(const std::string& topic) noexcept;
     void on_connected(const std::string& cause) noexcept;
     void on_connection_lost(const std::string& cause) noexcept;
     std::vector<mqtt::token_ptr> restore_subscriptions(mqtt::async_client& client) noexcept;
@@ -70,7 +75,7 @@ struct SecureSession::Impl {
     std::string host;
     int port = 8883;
     std::string paho_uri;
-    PreflightReport report;
+    PreflightReport report;  // guarded by `mutex`; written only under `lifecycle` too
     std::vector<std::unique_ptr<detail::CredentialFile>> credential_files;
     std::string ca_file, cert_file, key_file;
 
@@ -95,6 +100,7 @@ struct SecureSession::Impl {
     mutable std::mutex mutex;
     std::shared_ptr<const SubscriptionList> subs = std::make_shared<SubscriptionList>();
     RejectHandler reject_handler;
+    std::set<std::string> unrouted_topics;  // those already logged
     // True from connect_client() starting a connection until Paho's connected callback for it.
     // Paho calls that callback after completing the connect token, so connect() may already be
     // past its wait: the callback, not connect(), clears the flag.
@@ -109,7 +115,7 @@ struct SecureSession::Impl {
         Impl& session;
     } publish_listener{*this};
 
-    std::atomic<std::uint64_t> published{0}, publish_failures{0}, verified{0}, reconnects{0},
+    std::atomic<std::uint64_t> published{0}, publish_failures{0}, verified{0}, unrouted{0}, reconnects{0},
         connection_losses{0}, handler_errors{0};
     std::array<std::atomic<std::uint64_t>, reject_reason_count> rejected{};
 };
@@ -149,8 +155,11 @@ void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcep
     m.retained = msg->is_retained();
     verified.fetch_add(1, std::memory_order_relaxed);
     const auto list = subscriptions();
+    bool routed = false;
     for (const Subscription& s : *list) {
-        if (!detail::valid_filter_matches(s.filter, topic)) continue;  // checked in subscribe()
+        if (!detail::valid_filter_matches(s.match, topic)) continue;  // checked in subscribe()
+        if (routed && options.delivery == Delivery::once) break;
+        routed = true;
         try {
             s.handler(m);
         } catch (const std::exception& e) {
@@ -161,6 +170,26 @@ void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcep
             log(LogLevel::error, "handler for '" + s.filter + "' threw a non-standard exception");
         }
     }
+    if (!routed) note_unrouted(topic);
+}
+
+void SecureSession::Impl::note_unrouted(const std::string& topic) noexcept {
+    unrouted.fetch_add(1, std::memory_order_relaxed);
+    constexpr std::size_t most_topics_logged = 64;
+    std::string line;
+    try {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (unrouted_topics.size() > most_topics_logged) return;
+        if (unrouted_topics.size() == most_topics_logged) {
+            unrouted_topics.insert(std::string());  // past the cap: say so once
+            line = "verified messages on further topics match no subscription either; no longer logged";
+        } else if (unrouted_topics.insert(topic).second) {
+            line = "verified message on '" + topic + "' matches no subscription of this session: not delivered, "
+                   "counted in stats().unrouted (logged once per topic)";
+        }
+    } catch (...) {  // the count above is what matters
+    }
+    if (!line.empty()) log(LogLevel::warning, line);
 }
 
 void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
@@ -282,7 +311,7 @@ SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Im
 }
 
 void SecureSession::Impl::prepare_tls() {
-    report = preflight_tls(options.tls, system_clock_ms(), options.logger);
+    PreflightReport checked = preflight_tls(options.tls, system_clock_ms(), options.logger);
     std::vector<std::unique_ptr<detail::CredentialFile>> files;
     const auto path_for = [&files](const char* what, const std::string& file, const std::string& pem) {
         if (pem.empty()) return file;
@@ -293,6 +322,8 @@ void SecureSession::Impl::prepare_tls() {
     cert_file = path_for("client certificate", options.tls.cert_file, options.tls.cert_pem);
     key_file = path_for("client key", options.tls.key_file, options.tls.key_pem);
     credential_files = std::move(files);
+    std::lock_guard<std::mutex> lock(mutex);  // preflight() reads it from any thread
+    report = std::move(checked);
 }
 
 std::shared_ptr<mqtt::async_client> SecureSession::Impl::make_client() {
@@ -468,12 +499,12 @@ void SecureSession::subscribe(const std::string& filter, int qos, Handler handle
         bool replaced = false;
         for (Subscription& sub : *next) {
             if (sub.filter == filter) {
-                sub = Subscription{filter, qos, std::move(handler)};
+                sub = Subscription(filter, qos, std::move(handler));
                 replaced = true;
                 break;
             }
         }
-        if (!replaced) next->push_back(Subscription{filter, qos, std::move(handler)});
+        if (!replaced) next->emplace_back(filter, qos, std::move(handler));
         s.subs = std::move(next);
     }
     const auto client = s.current();
@@ -524,6 +555,7 @@ SessionStats SecureSession::stats() const {
     st.published = s.published.load();
     st.publish_failures = s.publish_failures.load();
     st.verified = s.verified.load();
+    st.unrouted = s.unrouted.load();
     for (std::size_t i = 0; i < reject_reason_count; ++i) {
         st.rejected_by_reason[i] = s.rejected[i].load();
         st.rejected += st.rejected_by_reason[i];
@@ -534,6 +566,9 @@ SessionStats SecureSession::stats() const {
     return st;
 }
 
-const PreflightReport& SecureSession::preflight() const noexcept { return impl_->report; }
+PreflightReport SecureSession::preflight() const {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->report;
+}
 
 }  // namespace securemqtt

@@ -32,8 +32,24 @@ bool is_valid_topic_name(std::string_view topic) noexcept {
     return true;
 }
 
+constexpr std::string_view share_prefix = "$share/";
+
+std::string_view matching_filter(std::string_view subscription) noexcept {
+    if (subscription.substr(0, share_prefix.size()) != share_prefix) return subscription;
+    const std::size_t slash = subscription.find('/', share_prefix.size());
+    return slash == std::string_view::npos ? std::string_view() : subscription.substr(slash + 1);
+}
+
 bool is_valid_topic_filter(std::string_view filter) noexcept {
     if (filter.empty() || filter.size() > max_topic_size || has_nul(filter)) return false;
+    if (filter.substr(0, share_prefix.size()) == share_prefix) {
+        const std::string_view rest = filter.substr(share_prefix.size());
+        const std::size_t slash = rest.find('/');
+        if (slash == 0 || slash == std::string_view::npos) return false;  // no group, or no filter
+        if (rest.substr(0, slash).find_first_of("+#") != std::string_view::npos) return false;
+        filter = rest.substr(slash + 1);
+        if (filter.empty()) return false;
+    }
     std::size_t pos = 0;
     std::string_view level;
     while (next_level(filter, pos, level)) {

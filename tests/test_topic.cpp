@@ -36,3 +36,21 @@ TEST_CASE("invalid filters and names never match", "[topic]") {
     CHECK_FALSE(topic_matches("a/#/b", "a/x/b"));
     CHECK_FALSE(topic_matches("a/+", "a/+"));
 }
+
+TEST_CASE("a shared subscription matches topics by the filter after its group", "[topic]") {
+    CHECK(matching_filter("$share/workers/devices/#") == "devices/#");
+    CHECK(matching_filter("$share/g/a/+/c") == "a/+/c");
+    CHECK(matching_filter("devices/#") == "devices/#");
+    CHECK(matching_filter("$SYS/#") == "$SYS/#");
+    CHECK(is_valid_topic_filter("$share/workers/devices/#"));
+    CHECK(is_valid_topic_filter("$share/g/+"));
+    CHECK_FALSE(is_valid_topic_filter("$share/workers"));      // no filter
+    CHECK_FALSE(is_valid_topic_filter("$share/workers/"));     // empty filter
+    CHECK_FALSE(is_valid_topic_filter("$share//devices/#"));   // empty group
+    CHECK_FALSE(is_valid_topic_filter("$share/+/devices/#"));  // wildcard group
+    CHECK_FALSE(is_valid_topic_filter("$share/g#/devices"));
+    CHECK_FALSE(is_valid_topic_filter("$share/g/devices/#/x"));  // the filter itself invalid
+    // The topic a message arrives on never carries the share prefix.
+    CHECK(topic_matches(matching_filter("$share/workers/devices/#"), "devices/device-1/temp"));
+    CHECK_FALSE(topic_matches("$share/workers/devices/#", "devices/device-1/temp"));
+}

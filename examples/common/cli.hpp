@@ -170,6 +170,19 @@ inline securemqtt::SessionOptions session_options(const Options& o) {
     s.logger = [debug](securemqtt::LogLevel level, std::string_view message) {
         if (debug || level >= securemqtt::LogLevel::warning) std::cerr << message << '\n';
     };
+    // A scope for a key id that is not loaded would leave the intended key unscoped: refuse it.
+    for (const auto& scope : o.scopes) {
+        bool known = false;
+        std::string ids;
+        for (const auto& k : o.keys) {
+            known = known || k.first == scope.first;
+            ids += (ids.empty() ? "" : ", ") + k.first;
+        }
+        if (!known) {
+            throw securemqtt::ConfigError("--scope " + scope.first + "=" + scope.second + ": no key with id '" +
+                                          scope.first + "' is loaded (key ids: " + ids + ")");
+        }
+    }
     s.keyring = std::make_shared<securemqtt::Keyring>(s.logger);
     for (const auto& k : o.keys) {
         securemqtt::KeyOptions key_options;

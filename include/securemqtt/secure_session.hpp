@@ -45,6 +45,17 @@ struct LastWill {
     bool retain = false;
 };
 
+/// Which handlers a verified message reaches when its topic matches several subscriptions
+/// (e.g. "devices/#" and "devices/d1/temp").
+enum class Delivery {
+    /// Default: once per session, to the handler of the earliest-made matching subscription.
+    /// (The broker may still send one copy per matching subscription; the copies after the
+    /// first are rejected as `replayed`, counted, and never delivered.)
+    once,
+    /// To the handler of every matching subscription, each once, in the order they were made.
+    every_matching_subscription,
+};
+
 /// Everything a SecureSession needs.
 struct SessionOptions {
     /// "mqtts://host:port" or "ssl://host:port" (IPv6 as [::1]). Port 8883 if omitted.
@@ -75,13 +86,19 @@ struct SessionOptions {
     int max_inflight = 1024;
     /// Receives the library's log messages (never key material or whole envelopes).
     Logger logger;
+    /// Which handlers a message matching several subscriptions reaches.
+    Delivery delivery = Delivery::once;
 };
 
 /// Counters since the session was made.
 struct SessionStats {
     std::uint64_t published = 0;        ///< handed to the MQTT client after signing
     std::uint64_t publish_failures = 0; ///< refused: buffer full, or failed after hand-over (e.g. an MQTT 5 PUBACK with an error reason code)
-    std::uint64_t verified = 0;         ///< delivered to a handler
+    std::uint64_t verified = 0;         ///< passed verification (delivered, or counted in unrouted)
+    /// Verified, but no subscription of this session matches its topic (e.g. one the broker kept
+    /// for a persistent session from an earlier run): not delivered, and logged at warning level
+    /// once per topic (the first 64 topics).
+    std::uint64_t unrouted = 0;
     std::uint64_t rejected = 0;         ///< sum of rejected_by_reason
     std::array<std::uint64_t, reject_reason_count> rejected_by_reason{};  ///< indexed by RejectReason
     std::uint64_t reconnects = 0;       ///< successful reconnections after a loss
@@ -140,7 +157,9 @@ public:
     /// QoS >= 1 publishes handed to the MQTT client and not yet acknowledged (or failed).
     std::size_t unacknowledged() const;
 
-    /// Subscribes `filter` and calls `handler` with each verified message whose topic matches.
+    /// Subscribes `filter` and calls `handler` with each verified message whose topic matches
+    /// (see SessionOptions::delivery when several do). A shared subscription
+    /// "$share/GROUP/FILTER" goes to the broker as it is and matches topics by FILTER.
     /// The subscription is remembered and restored after reconnects. Throws ConfigError for an
     /// invalid filter, ConnectionError when the broker refuses it (when connected).
     void subscribe(const std::string& filter, int qos, Handler handler);
@@ -149,8 +168,9 @@ public:
     void on_rejected(RejectHandler handler);
 
     SessionStats stats() const;
-    /// What the TLS preflight found (client subject, expiry, warnings).
-    const PreflightReport& preflight() const noexcept;
+    /// What the TLS preflight found (client subject, expiry, warnings), as a copy: reload()
+    /// may replace the session's report from another thread at any time.
+    PreflightReport preflight() const;
 
 private:
     struct Impl;

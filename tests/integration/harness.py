@@ -175,6 +175,7 @@ def main():
     runner = unittest.TextTestRunner(verbosity=2, resultclass=NoSkipResult)
     result = unittest.main(testRunner=runner, exit=False).result
     total = result.testsRun
-    failed = len(result.failures) + len(result.errors)
+    # A test whose subtests fail is reported once per subtest: count the test once.
+    failed = len({getattr(t, "test_case", t).id() for t, _ in result.failures + result.errors})
     print("%d passed, %d failed" % (total - failed, failed))
     sys.exit(0 if result.wasSuccessful() and total > 0 else 1)

@@ -96,6 +96,15 @@ class Delivery(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(out.splitlines(), [topic + " retained-setting"])
 
+    def test_overlapping_filters_print_a_retained_message_once(self):
+        topic = "devices/device-1/overlap-cli/setting"
+        cpp_pub(topic, "retained-once", retain=True)
+        sub = cpp_sub(["devices/device-1/overlap-cli/#", topic], 2)
+        cpp_pub(topic, "live")
+        rc, out, err = sub.finish()
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(), [topic + " retained-once", topic + " live"])
+
     def test_lines_from_stdin(self):
         topic = "devices/device-1/lines"
         sub = cpp_sub([topic], 3)
@@ -165,6 +174,21 @@ class HostileMessages(unittest.TestCase):
             "rejected: unknown_key on topic '%s'" % topic,
             "rejected: key_not_allowed_for_topic on topic '%s'" % topic,
         ])
+
+
+class FailClosedOptions(unittest.TestCase):
+    def test_a_scope_for_a_key_id_that_is_not_loaded_is_a_configuration_error(self):
+        # "device1" is a typo for "device-1": silently ignoring it would leave device-1 unscoped.
+        for name in ("secure_publisher", "secure_subscriber"):
+            with self.subTest(program=name):
+                args = [program(name), "-t", "devices/device-1/x", "--scope", "device1=devices/device-1/#"] + \
+                    broker.tls_flags("device-1") + broker.key_flags("device-1")
+                if name == "secure_publisher":
+                    args += ["-m", "x"]
+                out = run(args)
+                self.assertEqual(out.returncode, 3, out.stderr)
+                self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
+                self.assertIn("--scope device1=devices/device-1/#: no key with id 'device1' is loaded", out.stderr)
 
 
 if __name__ == "__main__":

@@ -266,6 +266,138 @@ TEST_CASE("reload() with credentials that fail the preflight keeps the current c
     CHECK(pub.flush(std::chrono::seconds(10)));
 }
 
+TEST_CASE("preflight() may be read while reload() replaces the report on another thread",
+          "[session][integration]") {
+    // Run under TSan (label concurrency): a reference into the session's report would race here.
+    SecureSession pub(options_for("device-1"));
+    std::atomic<bool> stop{false};
+    std::atomic<int> reads{0};
+    std::thread reader([&] {
+        while (!stop) {
+            const PreflightReport r = pub.preflight();
+            if (r.client_subject == "CN=device-1") ++reads;
+        }
+    });
+    for (int i = 0; i < 5; ++i) pub.reload();
+    while (reads < 10) std::this_thread::yield();
+    stop = true;
+    reader.join();
+    CHECK(pub.preflight().client_subject == "CN=device-1");
+}
+
+TEST_CASE("a shared subscription delivers each message to one member of the group, MQTT 3.1.1 and 5",
+          "[session][integration]") {
+    for (const int version : {4, 5}) {
+        SECTION("MQTT version " + std::to_string(version)) {
+            const std::string topic = "devices/device-1/shared/v" + std::to_string(version);
+            const std::string filter = "$share/workers/devices/device-1/shared/#";
+            SessionOptions a_options = options_for("monitor");
+            a_options.mqtt_version = version;
+            SessionOptions b_options = a_options;
+            SecureSession a(std::move(a_options));
+            SecureSession b(std::move(b_options));
+            Inbox inbox_a, inbox_b;
+            a.subscribe(filter, 1, inbox_a.handler());
+            b.subscribe(filter, 1, inbox_b.handler());
+            a.connect();
+            b.connect();
+            SessionOptions p_options = options_for("device-1");
+            p_options.mqtt_version = version;
+            SecureSession pub(std::move(p_options));
+            pub.connect();
+            const int n = 40;
+            for (int i = 0; i < n; ++i) pub.publish(topic, "m" + std::to_string(i), 1);
+            REQUIRE(pub.flush(std::chrono::seconds(30)));
+            // Every message reaches exactly one member: wait until all n are in, then for strays.
+            for (int spins = 0; spins < 3000 && a.stats().verified + b.stats().verified < n; ++spins) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            std::vector<std::string> got;
+            for (Inbox* inbox : {&inbox_a, &inbox_b}) {
+                std::lock_guard<std::mutex> lock(inbox->mutex);
+                got.insert(got.end(), inbox->payloads.begin(), inbox->payloads.end());
+                for (const auto& t : inbox->topics) CHECK(t == topic);
+            }
+            std::sort(got.begin(), got.end());
+            CHECK(got.size() == n);
+            CHECK(std::unique(got.begin(), got.end()) == got.end());
+            CHECK(a.stats().verified + b.stats().verified == n);
+            CHECK(a.stats().unrouted + b.stats().unrouted == 0);
+            CHECK(a.stats().rejected + b.stats().rejected == 0);
+        }
+    }
+}
+
+TEST_CASE("a verified message that matches no subscription is counted and logged once per topic",
+          "[session][integration]") {
+    const std::string id = "unrouted-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    const std::string topic = "devices/device-1/unrouted/x";
+    {  // an earlier run of the program subscribed in a persistent session
+        SessionOptions o = options_for("monitor");
+        o.client_id = id;
+        o.clean_session = false;
+        SecureSession earlier(std::move(o));
+        earlier.subscribe("devices/device-1/unrouted/#", 1, [](const Message&) {});
+        earlier.connect();
+        earlier.disconnect();
+    }
+    std::vector<std::string> log;
+    std::mutex log_mutex;
+    SessionOptions o = options_for("monitor", &log, &log_mutex);
+    o.client_id = id;
+    o.clean_session = false;
+    SecureSession now(std::move(o));
+    Inbox inbox;
+    now.subscribe("devices/device-1/elsewhere", 1, inbox.handler());  // not the topic published to
+    now.connect();
+    SecureSession pub(options_for("device-1"));
+    pub.connect();
+    for (int i = 0; i < 3; ++i) pub.publish(topic, "m" + std::to_string(i), 1);
+    REQUIRE(pub.flush(std::chrono::seconds(30)));
+    for (int spins = 0; spins < 3000 && now.stats().unrouted < 3; ++spins) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(now.stats().verified == 3);
+    CHECK(now.stats().unrouted == 3);
+    std::lock_guard<std::mutex> lock(log_mutex);
+    CHECK(std::count_if(log.begin(), log.end(), [&](const std::string& line) {
+              return line.find("'" + topic + "' matches no subscription") != std::string::npos;
+          }) == 1);
+    CHECK(inbox.payloads.empty());
+}
+
+TEST_CASE("overlapping subscriptions deliver a message once per session, or to each handler if asked",
+          "[session][integration]") {
+    for (const Delivery delivery : {Delivery::once, Delivery::every_matching_subscription}) {
+        SECTION(delivery == Delivery::once ? "once" : "every matching subscription") {
+            const std::string topic = std::string("devices/device-1/overlap/") +
+                                      (delivery == Delivery::once ? "once" : "every");
+            SessionOptions o = options_for("monitor");
+            o.delivery = delivery;
+            SecureSession sub(std::move(o));
+            Inbox wide, narrow;
+            sub.subscribe("devices/device-1/overlap/#", 1, wide.handler());
+            sub.subscribe(topic, 1, narrow.handler());
+            sub.connect();
+            SecureSession pub(options_for("device-1"));
+            pub.connect();
+            for (int i = 0; i < 5; ++i) pub.publish(topic, "m" + std::to_string(i), 1);
+            REQUIRE(pub.flush(std::chrono::seconds(30)));
+            REQUIRE(wide.wait(5));
+            if (delivery == Delivery::every_matching_subscription) REQUIRE(narrow.wait(5));
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));  // any extra copy shows up now
+            CHECK(sub.stats().verified == 5);
+            std::lock_guard<std::mutex> lock_wide(wide.mutex);
+            std::lock_guard<std::mutex> lock_narrow(narrow.mutex);
+            CHECK(wide.payloads.size() == 5);
+            CHECK(narrow.payloads.size() == (delivery == Delivery::once ? 0u : 5u));
+            // Copies the broker sent per matching subscription were dropped as replays.
+            CHECK(sub.stats().rejected == sub.stats().rejected_for(RejectReason::replayed));
+        }
+    }
+}
+
 TEST_CASE("rotating the HMAC key under traffic rejects nothing", "[session][integration][fault]") {
     SessionOptions so = options_for("monitor");
     SessionOptions po = options_for("device-1");
