@@ -29,6 +29,9 @@ void usage() {
                  "  -v                     print 'topic payload'\n"
                  "  -C COUNT               exit after COUNT verified messages\n"
                  "  -W SECONDS             give up after SECONDS (exit 27)\n"
+                 "  --max-age SECONDS      oldest acceptable message (default 300)\n"
+                 "  --will-max-age FILTER=SECONDS  messages on topics matching FILTER (Last Will\n"
+                 "                         topics) may be this old (repeatable)\n"
               << cli::session_usage() << cli::tls_usage();
 }
 

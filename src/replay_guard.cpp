@@ -152,7 +152,8 @@ std::optional<RejectReason> ReplayGuard::check_freshness(const StreamPosition& p
                                                          std::int64_t now_ms) const noexcept {
     const ReplayGuardOptions& o = impl_->options;
     const bool retained_rules = pos.retained && o.retained_policy == RetainedPolicy::allow_older;
-    const std::int64_t max_age = retained_rules ? std::max(o.max_age_ms, o.max_retained_age_ms) : o.max_age_ms;
+    const std::int64_t live_age = pos.max_age_ms ? *pos.max_age_ms : o.max_age_ms;
+    const std::int64_t max_age = retained_rules ? std::max(live_age, o.max_retained_age_ms) : live_age;
     // Written to avoid signed overflow for any timestamp and clock value.
     if (pos.timestamp_ms < now_ms && static_cast<std::uint64_t>(now_ms) - static_cast<std::uint64_t>(pos.timestamp_ms) >
                                          static_cast<std::uint64_t>(max_age)) {

@@ -13,7 +13,10 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <thread>
 #include <utility>
 #include <map>
 #include <mutex>
@@ -80,6 +83,10 @@ struct SecureSession::Impl {
     std::string ca_file, cert_file, key_file;
 
     std::unique_ptr<Signer> signer;
+    // The will is a stream of its own, signed afresh for every connection attempt: one envelope
+    // reused across connections would be `replayed` the second time, and one from the main
+    // stream would fall behind its replay window as the session publishes.
+    std::unique_ptr<Signer> will_signer;
     std::unique_ptr<Verifier> verifier;
     std::string client_id;
 
@@ -91,7 +98,19 @@ struct SecureSession::Impl {
         std::lock_guard<std::mutex> lock(client_mutex);
         return client_;
     }
-    std::mutex lifecycle;  // serialises connect, disconnect and reload
+    std::mutex lifecycle;  // serialises connect, disconnect, reload and reconnection attempts
+
+    // Reconnection after a loss is ours, not Paho's: Paho's automatic reconnect would send the
+    // will envelope of the first connection again. One thread, started at the first loss.
+    void reconnect_loop() noexcept;
+    void request_reconnect() noexcept;
+    void stop_reconnecting() noexcept;
+    bool still_wanted() noexcept;
+    std::mutex reconnect_mutex;
+    std::condition_variable reconnect_cv;
+    bool reconnect_wanted = false;  // a loss happened and no disconnect() came since
+    bool reconnect_stop = false;    // the session is being destroyed
+    std::thread reconnector;
 
     void prepare_tls();
     std::shared_ptr<mqtt::async_client> make_client();
@@ -241,6 +260,74 @@ void SecureSession::Impl::on_connection_lost(const std::string& cause) noexcept 
     connection_losses.fetch_add(1, std::memory_order_relaxed);
     log(LogLevel::warning, "connection to " + options.server_uri + " lost" + (cause.empty() ? "" : ": " + cause) +
                                (options.auto_reconnect ? "; reconnecting" : ""));
+    if (options.auto_reconnect) request_reconnect();
+}
+
+void SecureSession::Impl::request_reconnect() noexcept {
+    try {
+        std::lock_guard<std::mutex> lock(reconnect_mutex);
+        if (reconnect_stop) return;
+        reconnect_wanted = true;
+        if (!reconnector.joinable()) reconnector = std::thread([this] { reconnect_loop(); });
+    } catch (const std::exception& e) {  // no thread to be had: say so, the session stays down
+        log(LogLevel::error, std::string("cannot start reconnecting: ") + e.what());
+        return;
+    }
+    reconnect_cv.notify_all();
+}
+
+bool SecureSession::Impl::still_wanted() noexcept {
+    std::lock_guard<std::mutex> lock(reconnect_mutex);
+    return reconnect_wanted && !reconnect_stop;
+}
+
+void SecureSession::Impl::stop_reconnecting() noexcept {
+    {
+        std::lock_guard<std::mutex> lock(reconnect_mutex);
+        reconnect_stop = true;
+        reconnect_wanted = false;
+    }
+    reconnect_cv.notify_all();
+    if (reconnector.joinable()) reconnector.join();
+}
+
+// Tries to reconnect with exponential backoff from reconnect_min to reconnect_max, each attempt
+// with a freshly signed will, until connected, disconnect() is called, or the session ends.
+void SecureSession::Impl::reconnect_loop() noexcept {
+    std::unique_lock<std::mutex> lock(reconnect_mutex);
+    for (;;) {
+        reconnect_cv.wait(lock, [this] { return reconnect_wanted || reconnect_stop; });
+        std::chrono::seconds delay = options.reconnect_min;
+        for (int attempt = 1; reconnect_wanted && !reconnect_stop; ++attempt) {
+            if (reconnect_cv.wait_for(lock, delay, [this] { return !reconnect_wanted || reconnect_stop; })) break;
+            lock.unlock();
+            const std::chrono::seconds next = std::min(delay * 2, options.reconnect_max);
+            bool done = false;
+            try {
+                // Under `lifecycle`: not while reload() swaps clients, and disconnect() (which
+                // clears reconnect_wanted under it too) is either wholly before or after.
+                std::lock_guard<std::mutex> serial(lifecycle);
+                const auto client = current();
+                done = client->is_connected() || !still_wanted();
+                if (!done) {
+                    log(LogLevel::debug, "reconnecting to " + options.server_uri + " (attempt " + std::to_string(attempt) + ")");
+                    done = client->connect(make_connect_options())->wait_for(options.connect_timeout);
+                    if (!done) {
+                        client->disconnect()->wait_for(std::chrono::milliseconds(500));
+                        log(LogLevel::info, "reconnection attempt " + std::to_string(attempt) + " to " + options.server_uri +
+                                                " got no answer; next in " + std::to_string(next.count()) + " s");
+                    }
+                }
+            } catch (const std::exception& e) {
+                log(LogLevel::info, "reconnection attempt " + std::to_string(attempt) + " to " + options.server_uri +
+                                        " failed: " + e.what() + "; next in " + std::to_string(next.count()) + " s");
+            }
+            lock.lock();
+            if (done) reconnect_wanted = false;
+            delay = next;
+        }
+        if (reconnect_stop) return;
+    }
 }
 
 mqtt::connect_options SecureSession::Impl::make_connect_options() {
@@ -270,11 +357,10 @@ mqtt::connect_options SecureSession::Impl::make_connect_options() {
     c.set_connect_timeout(std::chrono::duration_cast<std::chrono::seconds>(options.connect_timeout) +
                           std::chrono::seconds(1));
     c.set_max_inflight(options.max_inflight);
-    if (options.auto_reconnect) c.set_automatic_reconnect(options.reconnect_min, options.reconnect_max);
     c.set_ssl(std::move(ssl));
     if (options.will) {
         std::string envelope;
-        signer->sign_into(options.will->topic, options.will->payload, envelope, options.will->retain);
+        will_signer->sign_into(options.will->topic, options.will->payload, envelope, options.will->retain);
         c.set_will(mqtt::will_options(options.will->topic, envelope.data(), envelope.size(), options.will->qos,
                                       options.will->retain));
     }
@@ -305,6 +391,14 @@ SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Im
 
     s.prepare_tls();
     s.signer = std::make_unique<Signer>(o.keyring, SignerOptions{o.verifier.clock, std::nullopt, 1});
+    if (o.will) {
+        if (!is_valid_topic_name(o.will->topic)) throw ConfigError("session: invalid will topic '" + o.will->topic + "'");
+        if (o.will->qos < 0 || o.will->qos > 2) throw ConfigError("session: will QoS must be 0, 1 or 2");
+        s.will_signer = std::make_unique<Signer>(o.keyring, SignerOptions{o.verifier.clock, std::nullopt, 1});
+    }
+    if (o.auto_reconnect && (o.reconnect_min.count() < 1 || o.reconnect_max < o.reconnect_min)) {
+        throw ConfigError("session: reconnect_min must be at least 1 s and reconnect_max at least reconnect_min");
+    }
     s.verifier = std::make_unique<Verifier>(o.keyring, std::make_shared<ReplayGuard>(o.replay), o.verifier);
     s.client_id = o.client_id.empty() ? random_client_id() : o.client_id;
     s.client_ = s.make_client();
@@ -338,6 +432,7 @@ std::shared_ptr<mqtt::async_client> SecureSession::Impl::make_client() {
 }
 
 SecureSession::~SecureSession() {
+    impl_->stop_reconnecting();
     try {
         if (impl_->client_ && impl_->client_->is_connected()) disconnect(std::chrono::milliseconds(2000));
     } catch (...) {  // destructors do not throw; the broker will notice the socket closing
@@ -438,6 +533,11 @@ void SecureSession::reload(std::optional<TlsOptions> tls) {
 void SecureSession::disconnect(std::chrono::milliseconds timeout) {
     Impl& s = *impl_;
     std::lock_guard<std::mutex> lifecycle(s.lifecycle);
+    {
+        std::lock_guard<std::mutex> lock(s.reconnect_mutex);
+        s.reconnect_wanted = false;  // the reconnection loop, if any, goes back to waiting
+    }
+    s.reconnect_cv.notify_all();
     try {
         const auto client = s.current();
         if (client->is_connected()) client->disconnect()->wait_for(timeout);

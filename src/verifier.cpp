@@ -4,8 +4,10 @@
 #include "envelope_mac.hpp"
 #include "key_cache.hpp"
 #include "keyring_impl.hpp"
+#include "topic_match.hpp"
 
 #include <securemqtt/replay_guard.hpp>
+#include <securemqtt/topic.hpp>
 
 #include <stdexcept>
 
@@ -20,6 +22,10 @@ Verifier::Verifier(std::shared_ptr<const Keyring> keyring, std::shared_ptr<Repla
     if (!keyring_) throw ConfigError("verifier: keyring is null");
     if (options_.max_envelope_size == 0 || options_.max_envelope_size > max_envelope_size_limit) {
         throw ConfigError("verifier: max_envelope_size must be from 1 to 268435455 bytes");
+    }
+    for (const AgeAllowance& a : options_.age_allowances) {
+        if (!is_valid_topic_filter(a.filter)) throw ConfigError("verifier: invalid age allowance filter '" + a.filter + "'");
+        if (a.max_age_ms < 0) throw ConfigError("verifier: age allowance for '" + a.filter + "' is negative");
     }
     if (!guard_) guard_ = std::make_shared<ReplayGuard>();
 }
@@ -60,6 +66,12 @@ VerifyResult Verifier::verify(std::string_view topic, ByteView envelope, bool re
     position.counter = env.header.counter;
     position.timestamp_ms = env.header.timestamp_ms;
     position.retained = retained && (env.header.flags & envelope_flag_retain) != 0;
+    for (const AgeAllowance& a : options_.age_allowances) {  // filters checked in the constructor
+        if (detail::valid_filter_matches(a.filter, topic)) {
+            position.max_age_ms = a.max_age_ms;
+            break;
+        }
+    }
     if (const auto reason = guard_->admit(position, now)) return *reason;
 
     VerifiedMessage message;

@@ -284,3 +284,24 @@ TEST_CASE("version() reports the library version", "[version]") {
     CHECK(version() == SECUREMQTT_VERSION_STRING);
     CHECK(version().find('.') != std::string_view::npos);
 }
+
+TEST_CASE("an age allowance lets a Last Will topic be older than max_age, and nothing else", "[verifier]") {
+    Clocked c;
+    auto keyring = keyring_with({"device-1"}, "device-1");
+    Signer signer(keyring, SignerOptions{c.clock(), std::nullopt, 1});
+    VerifierOptions options = at_clock(c.clock());
+    options.age_allowances.push_back(AgeAllowance{"devices/+/status", 60 * 60 * 1000});
+    Verifier verifier(keyring, nullptr, options);
+    const auto will = signer.sign("devices/device-1/status", std::string("offline"));
+    const auto reading = signer.sign("devices/device-1/temp", std::string("21.5"));
+    c.now += 30 * 60 * 1000;  // half an hour later: past the default 5 minutes
+    CHECK(verifier.verify("devices/device-1/temp", ByteView(reading)).reason() == RejectReason::too_old);
+    REQUIRE(verifier.verify("devices/device-1/status", ByteView(will)).ok());
+    CHECK(verifier.verify("devices/device-1/status", ByteView(will)).reason() == RejectReason::replayed);
+    const auto late_will = signer.sign("devices/device-1/status", std::string("offline"));
+    c.now += 61 * 60 * 1000;  // beyond the allowance
+    CHECK(verifier.verify("devices/device-1/status", ByteView(late_will)).reason() == RejectReason::too_old);
+    VerifierOptions bad = options;
+    bad.age_allowances.push_back(AgeAllowance{"devices/#/x", 1000});
+    CHECK_THROWS_AS(Verifier(keyring, nullptr, bad), ConfigError);
+}

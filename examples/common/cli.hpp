@@ -5,9 +5,11 @@
 
 #include <securemqtt/securemqtt.hpp>
 
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,9 @@ struct Options {
     bool verbose = false;     // -v
     bool debug = false;       // -d
     int mqtt_version = 4;     // -V
+    std::optional<securemqtt::LastWill> will;                    // --will-*
+    std::int64_t max_age_s = 0;                                  // --max-age; 0: the library default
+    std::vector<std::pair<std::string, std::int64_t>> age_allowances;  // --will-max-age FILTER=SECONDS
     securemqtt::TlsOptions tls;
     std::vector<std::pair<std::string, std::string>> keys;  // (key id, hex key file)
     std::vector<std::pair<std::string, std::string>> scopes;  // (key id, topic filter)
@@ -41,6 +46,14 @@ struct Options {
 struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
+
+inline securemqtt::LastWill& will_of(Options& o) {
+    if (!o.will) {
+        o.will.emplace();
+        o.will->qos = 0;  // mosquitto_pub's default
+    }
+    return *o.will;
+}
 
 inline int parse_int(const std::string& flag, const std::string& value) {
     try {
@@ -82,6 +95,19 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         else if (a == "-k" || a == "--keepalive") o.keep_alive = parse_int(a, value());
         else if (a == "-c" || a == "--disable-clean-session") o.persistent = true;
         else if (a == "-d" || a == "--debug") o.debug = true;
+        else if (a == "--will-topic") will_of(o).topic = value();
+        else if (a == "--will-payload") will_of(o).payload = value();
+        else if (a == "--will-qos") will_of(o).qos = parse_int(a, value());
+        else if (a == "--will-retain") will_of(o).retain = true;
+        else if (!publisher && a == "--max-age") {
+            o.max_age_s = parse_int(a, value());
+            if (o.max_age_s < 1) throw UsageError("--max-age takes a number of seconds, at least 1");
+        } else if (!publisher && a == "--will-max-age") {
+            const std::string v = value();
+            const std::size_t eq = v.rfind('=');
+            if (eq == std::string::npos || eq == 0) throw UsageError("--will-max-age takes FILTER=SECONDS, got '" + v + "'");
+            o.age_allowances.emplace_back(v.substr(0, eq), parse_int(a, v.substr(eq + 1)));
+        }
         else if (a == "-V" || a == "--protocol-version") {
             const std::string v = value();
             if (v == "mqttv311" || v == "311" || v == "4") o.mqtt_version = 4;
@@ -120,6 +146,8 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         else if (!publisher && (a == "-W" || a == "--timeout")) o.wait_seconds = parse_int(a, value());
         else throw UsageError("unknown option '" + a + "'");
     }
+    if (o.will && o.will->topic.empty()) throw UsageError("--will-payload, --will-qos and --will-retain need --will-topic");
+    if (o.will && (o.will->qos < 0 || o.will->qos > 2)) throw UsageError("--will-qos takes 0, 1 or 2");
     if (!pending_key_id.empty()) throw UsageError("--key-id " + pending_key_id + " must be followed by --hmac-key FILE");
     if (o.topics.empty()) throw UsageError("no topic given (-t)");
     if (o.keys.empty()) throw UsageError("no HMAC key given (--hmac-key FILE)");
@@ -137,7 +165,10 @@ inline const char* session_usage() {
            "  -k SECONDS             keep-alive (default 60)\n"
            "  -c                     persistent session (needs -i)\n"
            "  -V mqttv311|mqttv5     protocol version\n"
-           "  -d                     debug log on stderr\n";
+           "  -d                     debug log on stderr\n"
+           "  --will-topic TOPIC     Last Will: published by the broker if this program dies\n"
+           "  --will-payload TEXT    its payload (signed afresh for every connection)\n"
+           "  --will-qos QOS         its QoS (default 0); --will-retain: retain it\n";
 }
 
 inline const char* tls_usage() {
@@ -166,6 +197,11 @@ inline securemqtt::SessionOptions session_options(const Options& o) {
     s.mqtt_version = o.mqtt_version;
     s.keep_alive = std::chrono::seconds(o.keep_alive);
     s.clean_session = !o.persistent;
+    s.will = o.will;
+    if (o.max_age_s > 0) s.replay.max_age_ms = o.max_age_s * 1000;
+    for (const auto& allowance : o.age_allowances) {
+        s.verifier.age_allowances.push_back(securemqtt::AgeAllowance{allowance.first, allowance.second * 1000});
+    }
     const bool debug = o.debug;
     s.logger = [debug](securemqtt::LogLevel level, std::string_view message) {
         if (debug || level >= securemqtt::LogLevel::warning) std::cerr << message << '\n';

@@ -52,6 +52,9 @@ struct StreamPosition {
     /// True when the broker delivered the message as retained and the envelope carries the
     /// retain flag; then the retained policy applies.
     bool retained = false;
+    /// When set, the oldest acceptable timestamp for this message, in ms before now, instead of
+    /// max_age_ms (a Verifier's per-topic AgeAllowance, e.g. for Last Will topics).
+    std::optional<std::int64_t> max_age_ms;
 };
 
 /// Freshness and anti-replay state for all streams a receiver sees.

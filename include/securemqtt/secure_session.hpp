@@ -34,10 +34,13 @@ struct Message {
     bool retained = false;     ///< delivered as a retained message
 };
 
-/// The message the broker publishes if the session ends without disconnect(). It is signed
-/// when each connection is made, so subscribers judge its age from that moment: give the will
-/// topic's subscribers a verifier whose max age covers the session's lifetime, or publish it
-/// retained (retained messages may be older, see RetainedPolicy).
+/// The message the broker publishes if the session ends without disconnect().
+///
+/// It is signed as a stream of its own, afresh for every connection (automatic reconnections
+/// included), so each will a subscriber receives is new to it. Its timestamp is the moment its
+/// connection was made, and the broker publishes it when that connection dies, possibly much
+/// later: give the will topic's subscribers an AgeAllowance (VerifierOptions::age_allowances)
+/// as long as the longest connection, or they reject it as too_old.
 struct LastWill {
     std::string topic;
     std::string payload;
@@ -75,7 +78,9 @@ struct SessionOptions {
     bool clean_session = true;
     std::optional<LastWill> will;
     std::chrono::milliseconds connect_timeout{10000};
-    /// Reconnect automatically with exponential backoff between these bounds.
+    /// Reconnect automatically after a loss, with exponential backoff between these bounds
+    /// (the session's own loop, so each attempt carries a freshly signed will; stopped by
+    /// disconnect()).
     bool auto_reconnect = true;
     std::chrono::seconds reconnect_min{1};
     std::chrono::seconds reconnect_max{30};

@@ -13,7 +13,9 @@
 #include <cstdint>
 #include <stdexcept>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace securemqtt {
 
@@ -23,6 +25,18 @@ namespace detail {
 class KeyCache;
 }
 
+/// Lets messages on topics matching `filter` be older than the replay guard's max_age_ms.
+///
+/// For Last Will topics: a will is signed when its connection is made and published by the
+/// broker when that connection dies, which may be hours later. Give such topics an allowance
+/// as long as the longest connection you expect. Replay protection is unchanged (counters are
+/// checked as usual), but a receiver that starts afresh accepts a captured will of that age
+/// once, as it does a retained message.
+struct AgeAllowance {
+    std::string filter;         ///< a valid topic filter
+    std::int64_t max_age_ms = 0;  ///< oldest acceptable timestamp, in ms before now
+};
+
 /// Settings of a Verifier.
 struct VerifierOptions {
     /// Envelopes larger than this are rejected as too_large before any parsing. At most
@@ -30,6 +44,9 @@ struct VerifierOptions {
     std::size_t max_envelope_size = default_max_envelope_size;
     /// Time source for freshness and key validity; empty means system_clock_ms().
     Clock clock;
+    /// Topics whose messages may be older than the replay guard allows; the first matching
+    /// entry applies. Empty by default.
+    std::vector<AgeAllowance> age_allowances;
 };
 
 /// A message whose MAC, key, topic scope, freshness and counter all checked out.
@@ -77,7 +94,8 @@ class SECUREMQTT_EXPORT Verifier {
 public:
     /// `guard` may be shared by several verifiers that must not accept the same message twice;
     /// null creates a private guard with default options. Throws ConfigError when `keyring` is
-    /// null or max_envelope_size is 0 or above the limit.
+    /// null, max_envelope_size is 0 or above the limit, or an age allowance has an invalid
+    /// filter or a negative age.
     Verifier(std::shared_ptr<const Keyring> keyring, std::shared_ptr<ReplayGuard> guard = nullptr,
              VerifierOptions options = {});
     ~Verifier();

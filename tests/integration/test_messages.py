@@ -5,10 +5,12 @@ C++ and Python, retained messages, resubscription after a broker restart, and ho
 messages injected by a client that holds valid TLS credentials."""
 
 import os
+import signal
+import subprocess
 import time
 import unittest
 
-from harness import Broker, Subscriber, program, run, sm, PY_EXAMPLES, main
+from harness import TIMEOUT, Broker, Subscriber, program, run, sm, PY_EXAMPLES, main
 import sys
 
 broker = None
@@ -174,6 +176,41 @@ class HostileMessages(unittest.TestCase):
             "rejected: unknown_key on topic '%s'" % topic,
             "rejected: key_not_allowed_for_topic on topic '%s'" % topic,
         ])
+
+
+class LastWill(unittest.TestCase):
+    def test_a_will_reaches_a_live_subscriber_verified_after_max_age_and_again_after_a_reconnect(self):
+        status = "devices/device-1/status"
+        # The subscriber accepts readings up to 2 s old, wills up to an hour.
+        sub = cpp_sub([status], 2, wait=TIMEOUT * 4, extra=["--max-age", "2", "--will-max-age", "devices/+/status=3600"])
+        pub = subprocess.Popen(
+            [program("secure_publisher"), "-l", "-t", "devices/device-1/data", "-k", "1", "-q", "1",
+             "--will-topic", status, "--will-payload", "offline", "--will-qos", "1"] +
+            broker.tls_flags("device-1") + broker.key_flags("device-1") + ["-d"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        lines = []
+
+        def wait_for(text):
+            while not any(text in l for l in lines):
+                line = pub.stderr.readline()
+                self.assertTrue(line, "publisher ended early:\n" + "".join(lines))
+                lines.append(line)
+
+        try:
+            wait_for("connected to")
+            time.sleep(3)  # the connection, and so its will, is now older than --max-age
+            os.kill(pub.pid, signal.SIGSTOP)  # silent past 1.5 keep-alives: the broker drops it, sends will 1
+            time.sleep(4)
+            os.kill(pub.pid, signal.SIGCONT)
+            wait_for("reconnected")  # a new connection, with a will signed for it
+            time.sleep(3)
+        finally:
+            pub.kill()  # dies without DISCONNECT: the broker sends will 2
+            pub.wait()
+        rc, out, err = sub.finish(timeout=TIMEOUT * 4)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(), [status + " offline"] * 2)
+        self.assertNotIn("rejected", err)
 
 
 class FailClosedOptions(unittest.TestCase):
