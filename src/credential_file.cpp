@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -42,18 +43,33 @@ bool write_all(int fd, std::string_view data) {
 }
 }  // namespace
 
-CredentialFile::CredentialFile(std::string_view what, std::string_view pem) : size_(pem.size()) {
+bool CredentialFile::open_in_memory(std::string_view what, std::string_view pem) {
 #if defined(__linux__) && defined(MFD_CLOEXEC)
     fd_ = ::memfd_create("securemqtt-credential", MFD_CLOEXEC);
-    if (fd_ >= 0) {
-        if (!write_all(fd_, pem)) {
-            ::close(fd_);
-            fail(what, std::strerror(errno));
-        }
-        path_ = "/proc/self/fd/" + std::to_string(fd_);
-        return;
+    if (fd_ < 0) return false;
+    if (!write_all(fd_, pem)) {
+        const int err = errno;
+        ::close(std::exchange(fd_, -1));
+        fail(what, std::strerror(err));
     }
+    path_ = "/proc/self/fd/" + std::to_string(fd_);
+    return true;
+#else
+    (void)what;
+    (void)pem;
+    return false;
 #endif
+}
+
+std::unique_ptr<CredentialFile> CredentialFile::in_memory(std::string_view what, std::string_view pem) {
+    std::unique_ptr<CredentialFile> f(new CredentialFile());
+    f->size_ = pem.size();
+    if (!f->open_in_memory(what, pem)) return nullptr;
+    return f;
+}
+
+CredentialFile::CredentialFile(std::string_view what, std::string_view pem) : size_(pem.size()) {
+    if (open_in_memory(what, pem)) return;
     const char* tmp = std::getenv("TMPDIR");
     std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/securemqtt-XXXXXX";
     std::vector<char> name(templ.begin(), templ.end());
@@ -81,6 +97,8 @@ CredentialFile::~CredentialFile() {
     ::close(fd_);
 }
 #else
+std::unique_ptr<CredentialFile> CredentialFile::in_memory(std::string_view, std::string_view) { return nullptr; }
+
 CredentialFile::CredentialFile(std::string_view what, std::string_view pem) : size_(pem.size()) {
     // Portable fallback: a temporary file in the current user's temp directory.
     char name[L_tmpnam];

@@ -4,6 +4,7 @@
 // file, wiped and removed when this object dies.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -17,9 +18,15 @@ public:
     CredentialFile(const CredentialFile&) = delete;
     CredentialFile& operator=(const CredentialFile&) = delete;
 
+    /// Only an anonymous in-memory file, never one on disk: null where the platform has none.
+    /// For secrets that must not touch a disk, such as a decrypted private key.
+    static std::unique_ptr<CredentialFile> in_memory(std::string_view what, std::string_view pem);
+
     const std::string& path() const noexcept { return path_; }
 
 private:
+    CredentialFile() = default;
+    bool open_in_memory(std::string_view what, std::string_view pem);
     std::string path_;
     int fd_ = -1;
     bool on_disk_ = false;

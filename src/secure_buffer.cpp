@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "secure_buffer.hpp"
 
+#include <securemqtt/tls_options.hpp>
+
 #include <openssl/crypto.h>
 
 #include <utility>
@@ -37,3 +39,20 @@ void SecureBuffer::wipe() noexcept {
 }
 
 }  // namespace securemqtt::detail
+
+namespace securemqtt {
+
+void wipe(std::string& secret) noexcept {
+    // Grow to the capacity (no reallocation) so bytes past the end are covered too, e.g. what a
+    // shorter assignment or a move out of the small-string buffer left behind.
+    secret.resize(secret.capacity());
+    OPENSSL_cleanse(secret.data(), secret.size());
+    secret.clear();
+}
+
+void wipe_secrets(TlsOptions& options) noexcept {
+    wipe(options.key_pem);
+    wipe(options.key_passphrase);
+}
+
+}  // namespace securemqtt

@@ -3,6 +3,7 @@
 
 #include "connect_diagnosis.hpp"
 #include "credential_file.hpp"
+#include "key_unlock.hpp"
 #include "topic_match.hpp"
 
 #include <securemqtt/clock.hpp>
@@ -52,6 +53,9 @@ std::string random_client_id() {
 
 struct SecureSession::Impl {
     explicit Impl(SessionOptions o) : options(std::move(o)) {}
+    ~Impl() { wipe_secrets(options.tls); }
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
 
     void log(LogLevel level, const std::string& message) const noexcept {
         if (!options.logger) return;
@@ -81,6 +85,7 @@ struct SecureSession::Impl {
     PreflightReport report;  // guarded by `mutex`; written only under `lifecycle` too
     std::vector<std::unique_ptr<detail::CredentialFile>> credential_files;
     std::string ca_file, cert_file, key_file;
+    bool key_unlocked = false;  // key_file is the key decrypted: Paho needs no passphrase
 
     std::unique_ptr<Signer> signer;
     // The will is a stream of its own, signed afresh for every connection attempt: one envelope
@@ -337,7 +342,7 @@ mqtt::connect_options SecureSession::Impl::make_connect_options() {
     if (!tls.ca_path.empty()) ssl.ca_path(tls.ca_path);
     ssl.set_key_store(cert_file);
     ssl.set_private_key(key_file);
-    if (!tls.key_passphrase.empty()) ssl.set_private_key_password(tls.key_passphrase);
+    if (!tls.key_passphrase.empty() && !key_unlocked) ssl.set_private_key_password(tls.key_passphrase);
     ssl.set_enabled_cipher_suites(detail::tls_cipher_string(tls));
     ssl.set_enable_server_cert_auth(true);
     ssl.set_verify(tls.verify_hostname);  // Paho's name for the post-handshake host name check
@@ -414,7 +419,20 @@ void SecureSession::Impl::prepare_tls() {
     };
     ca_file = path_for("CA file", options.tls.ca_file, options.tls.ca_pem);
     cert_file = path_for("client certificate", options.tls.cert_file, options.tls.cert_pem);
-    key_file = path_for("client key", options.tls.key_file, options.tls.key_pem);
+    // Paho would keep unwiped copies of a passphrase: give it the key decrypted, in memory.
+    bool unlocked = false;
+    if (!options.tls.key_passphrase.empty()) {
+        const detail::SecureBuffer pem =
+            detail::unencrypted_key_pem(options.tls.key_file, options.tls.key_pem, options.tls.key_passphrase);
+        const std::string_view text(reinterpret_cast<const char*>(pem.data()), pem.size());
+        if (auto file = detail::CredentialFile::in_memory("client key", text)) {
+            files.push_back(std::move(file));
+            key_file = files.back()->path();
+            unlocked = true;
+        }
+    }
+    if (!unlocked) key_file = path_for("client key", options.tls.key_file, options.tls.key_pem);
+    key_unlocked = unlocked;
     credential_files = std::move(files);
     std::lock_guard<std::mutex> lock(mutex);  // preflight() reads it from any thread
     report = std::move(checked);
@@ -494,15 +512,25 @@ void SecureSession::connect() {
 void SecureSession::reload(std::optional<TlsOptions> tls) {
     Impl& s = *impl_;
     std::lock_guard<std::mutex> lifecycle(s.lifecycle);
-    // Check the new credentials first: if they are bad, the current connection stays.
-    const TlsOptions previous = s.options.tls;
-    if (tls) s.options.tls = std::move(*tls);
+    // Check the new credentials first: if they are bad, the current connection stays. Every
+    // copy of the secrets made here is wiped before it is freed.
+    TlsOptions previous;
+    if (tls) {
+        previous = std::move(s.options.tls);
+        s.options.tls = std::move(*tls);
+        wipe_secrets(*tls);
+    }
     try {
         s.prepare_tls();
     } catch (...) {
-        s.options.tls = previous;
+        if (tls) {
+            wipe_secrets(s.options.tls);
+            s.options.tls = std::move(previous);
+            wipe_secrets(previous);
+        }
         throw;
     }
+    wipe_secrets(previous);
     // New publishes go to the new client's buffer from here on.
     auto fresh = s.make_client();
     std::shared_ptr<mqtt::async_client> old;

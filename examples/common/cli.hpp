@@ -65,15 +65,19 @@ inline int parse_int(const std::string& flag, const std::string& value) {
     throw UsageError(flag + " needs a number, got '" + value + "'");
 }
 
-inline std::string read_passphrase_file(const std::string& path) {
+// Reads the first line of a passphrase file into `pass`. Unbuffered, so that no stdio buffer
+// keeps a copy; the line buffer is wiped.
+inline void read_passphrase_file(const std::string& path, std::string& pass) {
     std::FILE* f = std::fopen(path.c_str(), "r");
     if (f == nullptr) throw securemqtt::ConfigError("passphrase file '" + path + "': cannot be read");
-    char buf[1024] = {};
-    const char* got = std::fgets(buf, sizeof buf, f);
+    std::setvbuf(f, nullptr, _IONBF, 0);
+    std::string line(1024, '\0');
+    const bool got = std::fgets(line.data(), static_cast<int>(line.size()), f) != nullptr;
     std::fclose(f);
-    std::string pass = got != nullptr ? std::string(buf) : std::string();
+    securemqtt::wipe(pass);
+    if (got) pass.assign(line.c_str());
+    securemqtt::wipe(line);
     while (!pass.empty() && (pass.back() == '\n' || pass.back() == '\r')) pass.pop_back();
-    return pass;
 }
 
 /// Parses argv. `publisher` selects the publisher's flags (-m -f -l -r) or the subscriber's
@@ -117,7 +121,7 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         else if (a == "--capath") o.tls.ca_path = value();
         else if (a == "--cert") o.tls.cert_file = value();
         else if (a == "--key") o.tls.key_file = value();
-        else if (a == "--key-passphrase-file") o.tls.key_passphrase = read_passphrase_file(value());
+        else if (a == "--key-passphrase-file") read_passphrase_file(value(), o.tls.key_passphrase);
         else if (a == "--tls-version") o.tls.min_version = securemqtt::parse_tls_version(value());
         else if (a == "--ciphers") o.tls.ciphers = value();
         else if (a == "--insecure") o.tls.verify_hostname = false;
@@ -236,6 +240,10 @@ inline securemqtt::SessionOptions session_options(const Options& o) {
 template <typename Usage, typename Body>
 int run(const char* program, int argc, char** argv, bool publisher, Usage usage, Body body) {
     Options o;
+    struct WipeOnExit {
+        Options& o;
+        ~WipeOnExit() { securemqtt::wipe_secrets(o.tls); }
+    } wipe_on_exit{o};
     try {
         if (!parse(argc, argv, publisher, o)) {
             usage();

@@ -24,7 +24,10 @@ SECUREMQTT_EXPORT TlsVersion parse_tls_version(std::string_view text);
 ///
 /// Files are PEM. Each credential may instead be given as PEM text in memory (`*_pem`): the
 /// session hands Paho (which takes only paths) an anonymous in-memory file (memfd) or, where
-/// there is none, a mode-0600 temporary file removed when the session ends.
+/// there is none, a mode-0600 temporary file removed when the session ends. An encrypted key
+/// is decrypted by the session and handed to Paho the same way where memfd exists, so Paho
+/// never holds the passphrase. The session wipes its copies of `key_pem` and
+/// `key_passphrase` when it frees them (see wipe_secrets()).
 struct TlsOptions {
     std::string ca_file;      ///< CA certificates trusted for the broker (and the client chain)
     std::string ca_path;      ///< or a directory of hashed CA certificates (c_rehash)
@@ -32,7 +35,7 @@ struct TlsOptions {
     std::string cert_file;    ///< the client certificate, optionally followed by intermediates
     std::string cert_pem;     ///< or as PEM text
     std::string key_file;     ///< the client's private key
-    std::string key_pem;      ///< or as PEM text (wiped when the session ends)
+    std::string key_pem;      ///< or as PEM text (the session's copies are wiped when freed)
     std::string key_passphrase;  ///< for an encrypted private key; never logged
     /// Oldest TLS version allowed. Paho ignores its own version setting with OpenSSL >= 1.1, so
     /// the floor is enforced through the cipher configuration (see docs/tls.md).
@@ -48,6 +51,14 @@ struct TlsOptions {
     /// A client certificate expiring within this many days causes a warning.
     int expiry_warning_days = 30;
 };
+
+/// Overwrites the whole of `secret`'s buffer and empties it, for passphrases and private keys
+/// held in a std::string before it is freed. (std::string itself never wipes what it frees.)
+SECUREMQTT_EXPORT void wipe(std::string& secret) noexcept;
+
+/// wipe() of the options' private key PEM and passphrase. SecureSession does this to every copy
+/// it keeps; call it on your own copies once the session has them.
+SECUREMQTT_EXPORT void wipe_secrets(TlsOptions& options) noexcept;
 
 /// What the preflight found besides errors.
 struct PreflightReport {
