@@ -213,6 +213,19 @@ class LastWill(unittest.TestCase):
         self.assertNotIn("rejected", err)
 
 
+class RefusedPublish(unittest.TestCase):
+    def test_a_publish_the_broker_refuses_under_mqtt_5_is_named_and_fails_the_publisher(self):
+        # The ACL lets device-1 write only below devices/device-1/.
+        args = [program("secure_publisher"), "-V", "mqttv5", "-q", "1", "-t", "devices/device-2/spoof", "-m", "x"] + \
+            broker.tls_flags("device-1") + broker.key_flags("device-1")
+        out = run(args)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("publish to 'devices/device-2/spoof' refused by the broker: Not authorized "
+                      "(MQTT 5 reason code 135)", out.stderr)
+        self.assertIn("1 message(s) refused or failed", out.stderr)
+        self.assertNotIn("within 30 s", out.stderr)
+
+
 class FailClosedOptions(unittest.TestCase):
     def test_a_scope_for_a_key_id_that_is_not_loaded_is_a_configuration_error(self):
         # "device1" is a typo for "device-1": silently ignoring it would leave device-1 unscoped.
