@@ -3,6 +3,7 @@
 
 #include "connect_diagnosis.hpp"
 #include "credential_file.hpp"
+#include "tls_protocol_floor.hpp"
 #include "topic_match.hpp"
 
 #include <securemqtt/clock.hpp>
@@ -259,6 +260,7 @@ SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Im
 
 void SecureSession::Impl::prepare_tls() {
     report = preflight_tls(options.tls, system_clock_ms(), options.logger);
+    detail::enforce_tls_protocol_floor();  // process-wide, before Paho makes its SSL_CTX
     std::vector<std::unique_ptr<detail::CredentialFile>> files;
     const auto path_for = [&files](const char* what, const std::string& file, const std::string& pem) {
         if (pem.empty()) return file;

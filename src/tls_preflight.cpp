@@ -2,6 +2,7 @@
 #include <securemqtt/errors.hpp>
 #include <securemqtt/tls_options.hpp>
 
+#include "connect_diagnosis.hpp"
 #include "file_access.hpp"
 #include "openssl_util.hpp"
 
@@ -134,6 +135,28 @@ std::string subject_text(X509* cert) {
     return std::string(data, static_cast<std::size_t>(n));
 }
 
+// The cipher list is judged by OpenSSL itself, applied as Paho applies it (security level 1,
+// then the list), so no spelling of a lower level gets past.
+void check_cipher_list(const TlsOptions& o) {
+    if (o.ciphers.empty()) return;
+    if (o.min_version == TlsVersion::tls1_3) {
+        throw ConfigError("TLS: a cipher list (--ciphers) applies to TLS 1.2 only and would be ignored with a "
+                          "TLS 1.3 floor (--tls-version tlsv1.3); give one or the other");
+    }
+    const std::string named = "TLS: cipher list '" + o.ciphers + "' (--ciphers)";
+    SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+    if (!ctx) throw TlsError("TLS preflight: " + openssl_reason("out of memory"));
+    SSL_CTX_set_security_level(ctx.get(), 1);
+    if (SSL_CTX_set_cipher_list(ctx.get(), tls_cipher_string(o).c_str()) != 1) {
+        throw ConfigError(named + ": " + openssl_reason("no cipher matches"));
+    }
+    const int level = SSL_CTX_get_security_level(ctx.get());
+    if (level < 2) {
+        throw ConfigError(named + " sets OpenSSL's security level to " + std::to_string(level) +
+                          "; at least 2 is required");
+    }
+}
+
 }  // namespace
 
 TlsVersion parse_tls_version(std::string_view text) {
@@ -157,6 +180,7 @@ PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Lo
         throw ConfigError(std::string("TLS: mutual TLS needs a client certificate and its key; ") +
                           (has_cert ? "no key given (--key)" : "no certificate given (--cert)"));
     }
+    check_cipher_list(o);
     if (!o.verify_hostname) warn("TLS: broker hostname verification is turned off (insecure)");
 
     // Trust anchors.

@@ -34,11 +34,14 @@ struct TlsOptions {
     std::string key_file;     ///< the client's private key
     std::string key_pem;      ///< or as PEM text (wiped when the session ends)
     std::string key_passphrase;  ///< for an encrypted private key; never logged
-    /// Oldest TLS version allowed. Paho ignores its own version setting with OpenSSL >= 1.1, so
-    /// the floor is enforced through the cipher configuration (see docs/tls.md).
+    /// Oldest TLS version allowed. Paho ignores its own version setting with OpenSSL >= 1.1:
+    /// TLS 1.2 is enforced through OpenSSL's process-wide configuration (MinProtocol, loaded
+    /// once when the first session is constructed; it applies to every TLS client in the
+    /// process), TLS 1.3 through the TLS 1.2 cipher list (see docs/tls.md).
     TlsVersion min_version = TlsVersion::tls1_2;
     /// OpenSSL cipher list for TLS 1.2; empty means "DEFAULT". "@SECLEVEL=2" is appended
-    /// unless the list names a security level itself.
+    /// unless the list names a security level itself. A list that sets a security level below
+    /// 2, or any list together with a TLS 1.3 floor (it would be ignored), is a ConfigError.
     std::string ciphers;
     /// ALPN protocol names offered, e.g. {"mqtt"}; empty offers none.
     std::vector<std::string> alpn;

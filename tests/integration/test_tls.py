@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Broker, Subscriber, program, run, main, ROOT
+from harness import Broker, Subscriber, program, run, main, tool, ROOT
 
 broker = None
 other = None  # a second, unrelated CA and broker
@@ -251,6 +251,39 @@ class TlsFloor(unittest.TestCase):
     def test_tls_1_2_server_refused_by_a_1_3_floor(self):
         port, env = self.serve("-tls1_2")
         self.check_refused(port, env, ["--tls-version", "tlsv1.3"])
+
+    def test_a_cipher_list_that_lowers_the_security_level_is_refused(self):
+        port, env = self.serve("-tls1_1")
+        for ciphers, level in (("DEFAULT:@SECLEVEL=0", 0), ("HIGH:@SECLEVEL=1", 1)):
+            with self.subTest(ciphers=ciphers):
+                out = run([program("secure_publisher"), "-h", "localhost", "-p", str(port), "-t",
+                           "devices/device-1/t", "-m", "x", "--ciphers", ciphers] + broker.tls_flags("device-1")[4:] +
+                          broker.key_flags("device-1"), env=env)
+                self.assertEqual(out.returncode, 3, out.stderr)
+                self.assertEqual(out.stderr.strip(),
+                                 "secure_publisher: TLS: cipher list '%s' (--ciphers) sets OpenSSL's security level "
+                                 "to %d; at least 2 is required" % (ciphers, level))
+
+    def test_a_cipher_list_with_a_1_3_floor_is_refused(self):
+        out = run([program("secure_publisher"), "-t", "devices/device-1/t", "-m", "x", "--tls-version", "tlsv1.3",
+                   "--ciphers", "ECDHE+AESGCM"] + broker.tls_flags("device-1") + broker.key_flags("device-1"))
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertEqual(out.stderr.strip(),
+                         "secure_publisher: TLS: a cipher list (--ciphers) applies to TLS 1.2 only and would be "
+                         "ignored with a TLS 1.3 floor (--tls-version tlsv1.3); give one or the other")
+
+    def test_once_a_session_exists_no_tls_client_in_the_process_goes_below_1_2(self):
+        # A client built as Paho builds its context, with a list that allows TLS 1.1: the floor
+        # is the process-wide OpenSSL configuration's, not the cipher string's.
+        port, env = self.serve("-tls1_1")
+        cert, key = broker.cert("device-1")
+        out = run([tool("securemqtt_tls_floor_probe"), str(port), "DEFAULT:@SECLEVEL=0",
+                   os.path.join(broker.certs, "ca.pem"), cert, key], env=env)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.splitlines()
+        self.assertEqual(lines[0], "before: TLSv1.1")  # the server and the client really allow it
+        self.assertRegex(lines[1], r"^after: refused \((unsupported protocol|no protocols available|"
+                                   r"tlsv1 alert protocol version)\)$")
 
 
 class ForeignCertificates(unittest.TestCase):
