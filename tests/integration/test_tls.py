@@ -187,6 +187,16 @@ class Hostname(unittest.TestCase):
         self.assertIn("hostname mismatch", out.stderr)
         self.assertIn("[hostname_mismatch]", out.stderr)
 
+    def test_an_ip_address_in_a_form_the_certificate_does_not_name_is_a_hostname_mismatch(self):
+        # 127.1 reaches 127.0.0.1, but the certificate names "127.0.0.1", and Paho checks the
+        # text given (as a host name, then as an IP address); OpenSSL cannot parse "127.1" as one.
+        flags = broker.tls_flags("device-1")
+        flags[flags.index("-h") + 1] = "127.1"
+        out = run([program("secure_publisher"), "-q", "1", "-t", "devices/device-1/tls", "-m", "x"] + flags +
+                  broker.key_flags("device-1"))
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("certificate verify failed (hostname mismatch) [hostname_mismatch]", out.stderr)
+
     def test_accepted_only_with_hostname_checking_turned_off(self):
         out = publish(other, "device-1", ["--insecure"])
         self.assertEqual(out.returncode, 0, out.stderr)
