@@ -4,6 +4,7 @@
 #include "connect_diagnosis.hpp"
 #include "credential_file.hpp"
 #include "tls_protocol_floor.hpp"
+#include "tls_revocation.hpp"
 #include "topic_match.hpp"
 
 #include <securemqtt/clock.hpp>
@@ -73,6 +74,7 @@ struct SecureSession::Impl {
     std::string paho_uri;
     PreflightReport report;
     std::vector<std::unique_ptr<detail::CredentialFile>> credential_files;
+    detail::RevocationSwitch revocation;  // process-wide CRL checking while crl_file is set
     std::string ca_file, cert_file, key_file;
 
     std::unique_ptr<Signer> signer;
@@ -261,13 +263,14 @@ SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Im
 void SecureSession::Impl::prepare_tls() {
     report = preflight_tls(options.tls, system_clock_ms(), options.logger);
     detail::enforce_tls_protocol_floor();  // process-wide, before Paho makes its SSL_CTX
+    revocation.join(!options.tls.crl_file.empty());
     std::vector<std::unique_ptr<detail::CredentialFile>> files;
     const auto path_for = [&files](const char* what, const std::string& file, const std::string& pem) {
         if (pem.empty()) return file;
         files.push_back(std::make_unique<detail::CredentialFile>(what, pem));
         return files.back()->path();
     };
-    ca_file = path_for("CA file", options.tls.ca_file, options.tls.ca_pem);
+    ca_file = path_for("CA file", options.tls.ca_file, detail::trust_store_pem(options.tls));  // CRLs after the CAs
     cert_file = path_for("client certificate", options.tls.cert_file, options.tls.cert_pem);
     key_file = path_for("client key", options.tls.key_file, options.tls.key_pem);
     credential_files = std::move(files);
