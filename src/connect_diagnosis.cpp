@@ -151,10 +151,14 @@ Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsO
     SslPtr ssl(SSL_new(ctx.get()));
     if (!ssl) return {ConnectFailure::other, fallback_detail};
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
+    // The session's trust store (ca_file) carries the CRLs after the CA certificates.
+    if (!tls.crl_file.empty()) X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
     if (tls.verify_hostname) {
-        if (is_ip_literal(host)) {
-            X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
-        } else {
+        // As Paho checks: the text as an IP address where OpenSSL reads it as one, otherwise as
+        // a host name. OpenSSL reads only full forms: "127.1" reaches 127.0.0.1 but is no IP
+        // address to it, and no certificate names that text, so Paho refuses it: checked as a
+        // host name, it fails the same way here (set1_ip_asc would fail and leave no check).
+        if (!is_ip_literal(host) || X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) != 1) {
             X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
         }
     }

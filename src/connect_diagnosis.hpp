@@ -20,10 +20,10 @@ struct ServerAddress {
 /// ConfigError "malformed broker URI '...': cause"; plain "tcp://" or "mqtt://" is refused.
 ServerAddress parse_server_uri(const std::string& uri);
 
-/// The OpenSSL cipher string that enforces the TLS floor, since Paho ignores its TLS version
-/// setting with OpenSSL >= 1.1 (it creates the context with TLS_client_method()). At security
-/// level 2, OpenSSL 3 refuses TLS 1.0 and 1.1. For a TLS 1.3 floor, the TLS 1.2 list holds only
-/// anonymous suites, which level 2 also excludes: no TLS <= 1.2 handshake can succeed.
+/// The OpenSSL cipher string handed to Paho. At security level 2, OpenSSL 3 refuses TLS 1.0
+/// and 1.1 (the TLS 1.2 floor itself is the process-wide MinProtocol, tls_protocol_floor.hpp;
+/// the preflight refuses lists that lower the level). For a TLS 1.3 floor, the TLS 1.2 list
+/// holds only anonymous suites, which level 2 excludes: no TLS <= 1.2 handshake can succeed.
 std::string tls_cipher_string(const TlsOptions& tls);
 
 struct Diagnosis {

@@ -4,6 +4,8 @@
 #include "connect_diagnosis.hpp"
 #include "credential_file.hpp"
 #include "key_unlock.hpp"
+#include "tls_protocol_floor.hpp"
+#include "tls_revocation.hpp"
 #include "topic_match.hpp"
 
 #include <securemqtt/clock.hpp>
@@ -84,6 +86,7 @@ struct SecureSession::Impl {
     std::string paho_uri;
     PreflightReport report;  // guarded by `mutex`; written only under `lifecycle` too
     std::vector<std::unique_ptr<detail::CredentialFile>> credential_files;
+    detail::RevocationSwitch revocation;  // process-wide CRL checking while crl_file is set
     std::string ca_file, cert_file, key_file;
     bool key_unlocked = false;  // key_file is the key decrypted: Paho needs no passphrase
 
@@ -411,13 +414,15 @@ SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Im
 
 void SecureSession::Impl::prepare_tls() {
     PreflightReport checked = preflight_tls(options.tls, system_clock_ms(), options.logger);
+    detail::enforce_tls_protocol_floor();  // process-wide, before Paho makes its SSL_CTX
+    revocation.join(!options.tls.crl_file.empty());
     std::vector<std::unique_ptr<detail::CredentialFile>> files;
     const auto path_for = [&files](const char* what, const std::string& file, const std::string& pem) {
         if (pem.empty()) return file;
         files.push_back(std::make_unique<detail::CredentialFile>(what, pem));
         return files.back()->path();
     };
-    ca_file = path_for("CA file", options.tls.ca_file, options.tls.ca_pem);
+    ca_file = path_for("CA file", options.tls.ca_file, detail::trust_store_pem(options.tls));  // CRLs after the CAs
     cert_file = path_for("client certificate", options.tls.cert_file, options.tls.cert_pem);
     // Paho would keep unwiped copies of a passphrase: give it the key decrypted, in memory.
     bool unlocked = false;

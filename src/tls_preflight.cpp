@@ -2,6 +2,7 @@
 #include <securemqtt/errors.hpp>
 #include <securemqtt/tls_options.hpp>
 
+#include "connect_diagnosis.hpp"
 #include "file_access.hpp"
 #include "openssl_util.hpp"
 
@@ -84,6 +85,27 @@ X509StackPtr parse_certificates(const Source& s) {
     return certs;
 }
 
+void free_crl_stack(STACK_OF(X509_CRL)* s) { sk_X509_CRL_pop_free(s, X509_CRL_free); }
+using CrlStackPtr = std::unique_ptr<STACK_OF(X509_CRL), OpenSslDeleter<STACK_OF(X509_CRL), free_crl_stack>>;
+
+// Every CRL in a PEM source, in order. DER is recognised and explained.
+CrlStackPtr parse_crls(const Source& s) {
+    reject_unless_pem(s, "CRL", "crl", [](const unsigned char** p, long n) {
+        return std::unique_ptr<X509_CRL, OpenSslDeleter<X509_CRL, X509_CRL_free>>(d2i_X509_CRL(nullptr, p, n)) != nullptr;
+    });
+    CrlStackPtr crls(sk_X509_CRL_new_null());
+    BioPtr bio = memory_bio(s);
+    while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)) sk_X509_CRL_push(crls.get(), crl);
+    const unsigned long err = ERR_peek_last_error();
+    if (sk_X509_CRL_num(crls.get()) == 0) {
+        ERR_clear_error();
+        fail(s, "no CRL in the file");
+    }
+    if (ERR_GET_REASON(err) != PEM_R_NO_START_LINE && err != 0) fail(s, "damaged CRL (" + openssl_reason() + ")");
+    ERR_clear_error();
+    return crls;
+}
+
 int passphrase_callback(char* buf, int size, int /*rwflag*/, void* user) {
     const auto* pass = static_cast<const std::string*>(user);
     if (pass->empty() || pass->size() > static_cast<std::size_t>(size)) return -1;
@@ -134,6 +156,55 @@ std::string subject_text(X509* cert) {
     return std::string(data, static_cast<std::size_t>(n));
 }
 
+// A CRL that is not signed by a trusted CA, or out of date, would make every connection fail
+// (or, unchecked, pass): say which and why before any network I/O.
+void check_crl(const Source& s, X509_CRL* crl, X509_STORE* store, const std::string& ca_name, std::time_t now) {
+    X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+    if (!ctx || X509_STORE_CTX_init(ctx.get(), store, nullptr, nullptr) != 1) {
+        throw TlsError("TLS preflight: " + openssl_reason("out of memory"));
+    }
+    // Every trusted certificate with the CRL's issuer name (CA files and directories alike):
+    // two CAs may share a name, the signature decides.
+    X509StackPtr issuers(X509_STORE_CTX_get1_certs(ctx.get(), X509_CRL_get_issuer(crl)));
+    bool signed_by_ca = false;
+    for (int i = 0; issuers && i < sk_X509_num(issuers.get()) && !signed_by_ca; ++i) {
+        EVP_PKEY* key = X509_get0_pubkey(sk_X509_value(issuers.get(), i));
+        signed_by_ca = key != nullptr && X509_CRL_verify(crl, key) == 1;
+    }
+    ERR_clear_error();
+    if (!signed_by_ca) fail(s, "not signed by a CA in " + ca_name);
+    std::time_t t = now;
+    if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &t) > 0) {
+        fail(s, "not valid before " + asn1_time_text(X509_CRL_get0_lastUpdate(crl)));
+    }
+    const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl);
+    if (next != nullptr && X509_cmp_time(next, &t) < 0) {
+        fail(s, "expired on " + asn1_time_text(next) + " (issue a new one: openssl ca -gencrl)");
+    }
+}
+
+// The cipher list is judged by OpenSSL itself, applied as Paho applies it (security level 1,
+// then the list), so no spelling of a lower level gets past.
+void check_cipher_list(const TlsOptions& o) {
+    if (o.ciphers.empty()) return;
+    if (o.min_version == TlsVersion::tls1_3) {
+        throw ConfigError("TLS: a cipher list (--ciphers) applies to TLS 1.2 only and would be ignored with a "
+                          "TLS 1.3 floor (--tls-version tlsv1.3); give one or the other");
+    }
+    const std::string named = "TLS: cipher list '" + o.ciphers + "' (--ciphers)";
+    SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+    if (!ctx) throw TlsError("TLS preflight: " + openssl_reason("out of memory"));
+    SSL_CTX_set_security_level(ctx.get(), 1);
+    if (SSL_CTX_set_cipher_list(ctx.get(), tls_cipher_string(o).c_str()) != 1) {
+        throw ConfigError(named + ": " + openssl_reason("no cipher matches"));
+    }
+    const int level = SSL_CTX_get_security_level(ctx.get());
+    if (level < 2) {
+        throw ConfigError(named + " sets OpenSSL's security level to " + std::to_string(level) +
+                          "; at least 2 is required");
+    }
+}
+
 }  // namespace
 
 TlsVersion parse_tls_version(std::string_view text) {
@@ -157,6 +228,7 @@ PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Lo
         throw ConfigError(std::string("TLS: mutual TLS needs a client certificate and its key; ") +
                           (has_cert ? "no key given (--key)" : "no certificate given (--cert)"));
     }
+    check_cipher_list(o);
     if (!o.verify_hostname) warn("TLS: broker hostname verification is turned off (insecure)");
 
     // Trust anchors.
@@ -173,6 +245,19 @@ PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Lo
             throw TlsError("CA directory '" + o.ca_path + "': cannot be used (" + openssl_reason() + ")");
         }
         ca_name += (ca_name.empty() ? "" : " and ") + std::string("CA directory '") + o.ca_path + "'";
+    }
+
+    // Revocation lists, checked themselves, then used for our own chain below.
+    std::string crl_name;
+    if (!o.crl_file.empty()) {
+        const Source crl_src = load("CRL file", o.crl_file, "");
+        crl_name = crl_src.name;
+        const CrlStackPtr crls = parse_crls(crl_src);
+        const std::time_t now = static_cast<std::time_t>(now_ms / 1000);
+        for (int i = 0; i < sk_X509_CRL_num(crls.get()); ++i) {
+            check_crl(crl_src, sk_X509_CRL_value(crls.get(), i), store.get(), ca_name, now);
+        }
+        for (int i = 0; i < sk_X509_CRL_num(crls.get()); ++i) X509_STORE_add_crl(store.get(), sk_X509_CRL_value(crls.get(), i));
     }
 
     // Client certificate (leaf first, intermediates after) and key.
@@ -210,12 +295,20 @@ PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Lo
     }
     X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
     X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()), now);
+    if (!crl_name.empty()) {
+        X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx.get()), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    }
     const bool chained = X509_verify_cert(ctx.get()) == 1;
     // The untrusted stack borrows the chain's certificates: empty it before both are freed.
     while (sk_X509_num(untrusted.get()) > 0) sk_X509_pop(untrusted.get());
     if (!chained) {
         const int err = X509_STORE_CTX_get_error(ctx.get());
         ERR_clear_error();
+        if (err == X509_V_ERR_CERT_REVOKED) fail(cert_src, "revoked (" + crl_name + ")");
+        if (err == X509_V_ERR_UNABLE_TO_GET_CRL) {
+            throw TlsError(crl_name + ": has no CRL from a CA in the chain of " + cert_src.name +
+                           " (every CA in it needs one)");
+        }
         fail(cert_src, std::string("does not chain to ") + ca_name + " (" + X509_verify_cert_error_string(err) + ")");
     }
     report.client_subject = subject_text(leaf);

@@ -121,6 +121,7 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         else if (a == "--capath") o.tls.ca_path = value();
         else if (a == "--cert") o.tls.cert_file = value();
         else if (a == "--key") o.tls.key_file = value();
+        else if (a == "--crlfile") o.tls.crl_file = value();
         else if (a == "--key-passphrase-file") read_passphrase_file(value(), o.tls.key_passphrase);
         else if (a == "--tls-version") o.tls.min_version = securemqtt::parse_tls_version(value());
         else if (a == "--ciphers") o.tls.ciphers = value();
@@ -182,6 +183,7 @@ inline const char* tls_usage() {
            "  --cert FILE            client certificate (PEM)\n"
            "  --key FILE             client private key (PEM)\n"
            "  --key-passphrase-file FILE  passphrase of an encrypted --key\n"
+           "  --crlfile FILE         CRLs (PEM) to check the broker's and our certificates against\n"
            "  --tls-version VER      oldest TLS version: tlsv1.2 (default) or tlsv1.3\n"
            "  --ciphers LIST         OpenSSL cipher list for TLS 1.2\n"
            "  --insecure             do not check the broker's host name (not for production)\n"

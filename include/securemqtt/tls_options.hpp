@@ -37,11 +37,23 @@ struct TlsOptions {
     std::string key_file;     ///< the client's private key
     std::string key_pem;      ///< or as PEM text (the session's copies are wiped when freed)
     std::string key_passphrase;  ///< for an encrypted private key; never logged
-    /// Oldest TLS version allowed. Paho ignores its own version setting with OpenSSL >= 1.1, so
-    /// the floor is enforced through the cipher configuration (see docs/tls.md).
+    /// Certificate revocation lists (PEM, one or more) for checking the broker's certificate
+    /// chain, and our own, against: every CA that issues a certificate in either chain needs a
+    /// current CRL here, or the connection fails closed. Empty: no revocation check by the client.
+    ///
+    /// Process-wide (OpenSSL offers no other way into Paho's TLS context): while a session with
+    /// a CRL exists, every TLS client in the process checks CRLs, so a session without one
+    /// cannot be constructed beside it, nor one with a CRL beside a session without (ConfigError).
+    /// See docs/tls.md, "Revocation".
+    std::string crl_file;
+    /// Oldest TLS version allowed. Paho ignores its own version setting with OpenSSL >= 1.1:
+    /// TLS 1.2 is enforced through OpenSSL's process-wide configuration (MinProtocol, loaded
+    /// once when the first session is constructed; it applies to every TLS client in the
+    /// process), TLS 1.3 through the TLS 1.2 cipher list (see docs/tls.md).
     TlsVersion min_version = TlsVersion::tls1_2;
     /// OpenSSL cipher list for TLS 1.2; empty means "DEFAULT". "@SECLEVEL=2" is appended
-    /// unless the list names a security level itself.
+    /// unless the list names a security level itself. A list that sets a security level below
+    /// 2, or any list together with a TLS 1.3 floor (it would be ignored), is a ConfigError.
     std::string ciphers;
     /// ALPN protocol names offered, e.g. {"mqtt"}; empty offers none.
     std::vector<std::string> alpn;
@@ -71,7 +83,8 @@ struct PreflightReport {
 /// readable; certificates and the key parse (a DER file is recognised and the error says how
 /// to convert it); an encrypted key has the right passphrase; the key matches the certificate;
 /// the certificate is valid at `now_ms` (expired or not yet valid is an error, expiring soon a
-/// warning); and it chains to the configured CA. Throws TlsError (credentials) or ConfigError
+/// warning); and it chains to the configured CA. With a `crl_file`: each CRL in it is signed by
+/// a configured CA and current at `now_ms`, and our own chain is not revoked. Throws TlsError (credentials) or ConfigError
 /// (missing settings) with one line naming the file and the cause, e.g.
 /// "client key 'certs/client.key': does not match certificate 'certs/client.pem'".
 SECUREMQTT_EXPORT PreflightReport preflight_tls(const TlsOptions& options, std::int64_t now_ms,

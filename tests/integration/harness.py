@@ -3,7 +3,8 @@
 loopback port (scripts/local_broker.py, certificates from certs/), the example programs, and a
 raw paho-mqtt client for injecting hostile messages.
 
-Environment: SECUREMQTT_BIN (directory of secure_publisher / secure_subscriber).
+Environment: SECUREMQTT_BIN (directory of secure_publisher / secure_subscriber), SECUREMQTT_TOOLS
+(directory of the test tools, e.g. securemqtt_tls_floor_probe).
 """
 
 import os
@@ -23,6 +24,7 @@ import securemqtt_envelope as sm  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 
 BIN = os.environ.get("SECUREMQTT_BIN", os.path.join(ROOT, "build", "ci", "examples"))
+TOOLS = os.environ.get("SECUREMQTT_TOOLS", os.path.join(os.path.dirname(BIN), "tests"))
 PY_EXAMPLES = os.path.join(ROOT, "examples", "python")
 BROKER = os.path.join(ROOT, "scripts", "local_broker.py")
 # Set by ctest for sanitizer builds: the same code runs 3-10x slower there, so load tests do
@@ -108,6 +110,13 @@ class Broker:
 
 def program(name):
     path = os.path.join(BIN, name)
+    if not os.path.exists(path):
+        raise unittest.SkipTest("not built: " + path)  # turned into a failure by the runner
+    return path
+
+
+def tool(name):
+    path = os.path.join(TOOLS, name)
     if not os.path.exists(path):
         raise unittest.SkipTest("not built: " + path)  # turned into a failure by the runner
     return path

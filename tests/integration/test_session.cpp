@@ -464,6 +464,32 @@ TEST_CASE("bad session options are refused before any network I/O", "[session]")
     CHECK_THROWS_WITH(parse_tls_version("tlsv1.1"), "unknown TLS version 'tlsv1.1' (use tlsv1.2 or tlsv1.3)");
 }
 
+TEST_CASE("sessions with and without a CRL never share a process; the CRL switch ends with the last one",
+          "[session][integration][tls]") {
+    SessionOptions with_crl = options_for("device-1");
+    with_crl.tls.crl_file = (broker().certs / "crl.pem").string();
+    const auto mixing = Catch::Contains("give every session in a process a CRL or none (see docs/tls.md, Revocation)");
+    {
+        SecureSession checking(with_crl);
+        checking.connect();  // the CAs and the CRL reach Paho in one trust store
+        SecureSession another(with_crl);  // any number of sessions with a CRL
+        CHECK_THROWS_AS(SecureSession(options_for("monitor")), ConfigError);
+        CHECK_THROWS_WITH(SecureSession(options_for("monitor")),
+                          Catch::Contains("has turned on CRL checking for every TLS client in this process") && mixing);
+        TlsOptions without = with_crl.tls;
+        without.crl_file.clear();
+        CHECK_THROWS_WITH(checking.reload(without), Catch::Contains("reload() cannot remove the CRL file"));
+        CHECK(checking.is_connected());
+    }
+    // The last session with a CRL is gone: a session without one connects, which it could not
+    // if CRL checking were still on (its trust store holds no CRL: "unable to get certificate CRL").
+    SecureSession plain(options_for("device-1"));
+    plain.connect();
+    CHECK_THROWS_WITH(SecureSession(with_crl), Catch::Contains("and a session without one exists") && mixing);
+    CHECK_THROWS_WITH(plain.reload(with_crl.tls), Catch::Contains("reload() cannot add a CRL file"));
+    CHECK(plain.is_connected());
+}
+
 TEST_CASE("the logger never sees key material or envelopes, even at debug level", "[session][integration]") {
     std::vector<std::string> log;
     std::mutex log_mutex;

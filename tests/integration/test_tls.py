@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Broker, Subscriber, program, run, main, ROOT
+from harness import Broker, Subscriber, program, run, main, tool, ROOT
 
 broker = None
 other = None  # a second, unrelated CA and broker
@@ -170,6 +170,90 @@ class Credentials(unittest.TestCase):
         self.assertIn("the key is encrypted and no passphrase was given", out.stderr)
 
 
+def make_crl(b, name, *dates):
+    """A CRL from `b`'s CA at b.dir/name (the CA's current revocations); dates: the last and
+    next update, for a CRL that is out of date."""
+    path = os.path.join(b.dir, name)
+    extra = ["-crl_lastupdate", dates[0], "-crl_nextupdate", dates[1]] if dates else []
+    subprocess.run(["openssl", "ca", "-batch", "-config", os.path.join(b.certs, "ca.cnf"), "-gencrl", "-out", path]
+                   + extra, check=True, capture_output=True)
+    return path
+
+
+class Revocation(unittest.TestCase):
+    """--crlfile: the client checks the broker's certificate (and its own) against CRLs."""
+
+    def test_a_broker_whose_certificate_is_revoked_is_refused_with_a_crl(self):
+        revoked = Broker("--clients", "device-1,monitor")
+        self.addCleanup(revoked.close)
+        crl = os.path.join(revoked.certs, "crl.pem")
+        self.assertEqual(publish(revoked, "device-1", ["--crlfile", crl]).returncode, 0)  # not revoked yet
+        subprocess.run([os.path.join(ROOT, "certs", "revoke_client_cert.sh"), "server", "--out", revoked.certs],
+                       check=True, capture_output=True)
+        out = publish(revoked, "device-1", ["--crlfile", crl])
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("certificate verify failed (certificate revoked) [certificate_revoked]", out.stderr)
+        out = run([program("secure_subscriber"), "-t", "devices/#", "-C", "1", "-W", "20", "--crlfile", crl] +
+                  revoked.tls_flags("monitor") + revoked.key_flags("device-1"))
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("[certificate_revoked]", out.stderr)
+        # Without a CRL the client does not know (the documented default).
+        self.assertEqual(publish(revoked, "device-1").returncode, 0)
+
+    def test_a_good_broker_is_accepted_with_a_crl(self):
+        out = publish(broker, "device-1", ["--crlfile", make_crl(broker, "current-crl.pem")])
+        self.assertEqual(out.returncode, 0, out.stderr)
+
+    def test_our_own_revoked_certificate_is_refused_by_the_preflight(self):
+        make_client_cert("stolen")
+        subprocess.run([os.path.join(ROOT, "certs", "revoke_client_cert.sh"), "stolen", "--out", broker.certs],
+                       check=True, capture_output=True)
+        crl = make_crl(broker, "stolen-crl.pem")
+        out = publish(broker, "stolen", ["--crlfile", crl])
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertEqual(out.stderr.strip(), "secure_publisher: client certificate '%s': revoked (CRL file '%s')"
+                         % (broker.cert("stolen")[0], crl))
+
+    def test_an_expired_crl_is_an_error(self):
+        crl = make_crl(broker, "expired-crl.pem", "20200101000000Z", "20200201000000Z")
+        out = publish(broker, "device-1", ["--crlfile", crl])
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertEqual(out.stderr.strip(), "secure_publisher: CRL file '%s': expired on Feb  1 00:00:00 2020 GMT "
+                                             "(issue a new one: openssl ca -gencrl)" % crl)
+
+    def test_a_crl_not_signed_by_the_configured_ca_is_an_error(self):
+        crl = os.path.join(other.certs, "crl.pem")
+        out = publish(broker, "device-1", ["--crlfile", crl])
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertEqual(out.stderr.strip(), "secure_publisher: CRL file '%s': not signed by a CA in CA file '%s'"
+                         % (crl, os.path.join(broker.certs, "ca.pem")))
+
+    def test_missing_or_unreadable_crl_files_are_named(self):
+        missing = os.path.join(broker.dir, "no-such-crl.pem")
+        out = publish(broker, "device-1", ["--crlfile", missing])
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertEqual(out.stderr.strip(), "secure_publisher: CRL file '%s': No such file or directory" % missing)
+        not_a_crl = broker.cert("device-1")[0]
+        out = publish(broker, "device-1", ["--crlfile", not_a_crl])
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertEqual(out.stderr.strip(), "secure_publisher: CRL file '%s': no CRL in the file" % not_a_crl)
+
+    def test_a_broker_chain_without_a_crl_for_its_ca_is_refused(self):
+        # Revocation is checked for every certificate of the chain: a CA with no CRL in the
+        # file fails closed. Here the broker's CA is trusted, but only our own CA has a CRL.
+        both = os.path.join(broker.dir, "both-cas-crl.pem")
+        with open(both, "w") as f:
+            f.write(open(os.path.join(broker.certs, "ca.pem")).read() + open(os.path.join(other.certs, "ca.pem")).read())
+        out = run([program("secure_publisher"), "-h", "localhost", "-p", str(other.port), "-t", "devices/device-1/t",
+                   "-m", "x", "--cafile", both, "--cert", broker.cert("device-1")[0], "--key", broker.cert("device-1")[1],
+                   "--crlfile", make_crl(broker, "only-ours-crl.pem"), "--insecure"] + broker.key_flags("device-1"))
+        self.assertEqual(out.returncode, 1, out.stderr)
+        # Both test CAs are named "securemqtt test CA", so OpenSSL may take our CRL for the
+        # other CA's by its issuer name and find its signature wrong: refused either way.
+        self.assertRegex(out.stderr, r"certificate verify failed \((unable to get certificate CRL|CRL signature "
+                                     r"failure)\) \[certificate_not_trusted\]")
+
+
 class NotAuthorised(unittest.TestCase):
     def test_a_connack_refusal_is_reported_as_not_authorized(self):
         refusing = Broker("--password-auth", "--clients", "device-1")
@@ -186,6 +270,16 @@ class Hostname(unittest.TestCase):
         self.assertEqual(out.returncode, 1)
         self.assertIn("hostname mismatch", out.stderr)
         self.assertIn("[hostname_mismatch]", out.stderr)
+
+    def test_an_ip_address_in_a_form_the_certificate_does_not_name_is_a_hostname_mismatch(self):
+        # 127.1 reaches 127.0.0.1, but the certificate names "127.0.0.1", and Paho checks the
+        # text given (as a host name, then as an IP address); OpenSSL cannot parse "127.1" as one.
+        flags = broker.tls_flags("device-1")
+        flags[flags.index("-h") + 1] = "127.1"
+        out = run([program("secure_publisher"), "-q", "1", "-t", "devices/device-1/tls", "-m", "x"] + flags +
+                  broker.key_flags("device-1"))
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("certificate verify failed (hostname mismatch) [hostname_mismatch]", out.stderr)
 
     def test_accepted_only_with_hostname_checking_turned_off(self):
         out = publish(other, "device-1", ["--insecure"])
@@ -251,6 +345,39 @@ class TlsFloor(unittest.TestCase):
     def test_tls_1_2_server_refused_by_a_1_3_floor(self):
         port, env = self.serve("-tls1_2")
         self.check_refused(port, env, ["--tls-version", "tlsv1.3"])
+
+    def test_a_cipher_list_that_lowers_the_security_level_is_refused(self):
+        port, env = self.serve("-tls1_1")
+        for ciphers, level in (("DEFAULT:@SECLEVEL=0", 0), ("HIGH:@SECLEVEL=1", 1)):
+            with self.subTest(ciphers=ciphers):
+                out = run([program("secure_publisher"), "-h", "localhost", "-p", str(port), "-t",
+                           "devices/device-1/t", "-m", "x", "--ciphers", ciphers] + broker.tls_flags("device-1")[4:] +
+                          broker.key_flags("device-1"), env=env)
+                self.assertEqual(out.returncode, 3, out.stderr)
+                self.assertEqual(out.stderr.strip(),
+                                 "secure_publisher: TLS: cipher list '%s' (--ciphers) sets OpenSSL's security level "
+                                 "to %d; at least 2 is required" % (ciphers, level))
+
+    def test_a_cipher_list_with_a_1_3_floor_is_refused(self):
+        out = run([program("secure_publisher"), "-t", "devices/device-1/t", "-m", "x", "--tls-version", "tlsv1.3",
+                   "--ciphers", "ECDHE+AESGCM"] + broker.tls_flags("device-1") + broker.key_flags("device-1"))
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertEqual(out.stderr.strip(),
+                         "secure_publisher: TLS: a cipher list (--ciphers) applies to TLS 1.2 only and would be "
+                         "ignored with a TLS 1.3 floor (--tls-version tlsv1.3); give one or the other")
+
+    def test_once_a_session_exists_no_tls_client_in_the_process_goes_below_1_2(self):
+        # A client built as Paho builds its context, with a list that allows TLS 1.1: the floor
+        # is the process-wide OpenSSL configuration's, not the cipher string's.
+        port, env = self.serve("-tls1_1")
+        cert, key = broker.cert("device-1")
+        out = run([tool("securemqtt_tls_floor_probe"), str(port), "DEFAULT:@SECLEVEL=0",
+                   os.path.join(broker.certs, "ca.pem"), cert, key], env=env)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.splitlines()
+        self.assertEqual(lines[0], "before: TLSv1.1")  # the server and the client really allow it
+        self.assertRegex(lines[1], r"^after: refused \((unsupported protocol|no protocols available|"
+                                   r"tlsv1 alert protocol version)\)$")
 
 
 class ForeignCertificates(unittest.TestCase):
