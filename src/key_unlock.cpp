@@ -11,16 +11,6 @@
 #include <cstring>
 
 namespace securemqtt::detail {
-namespace {
-
-int passphrase_callback(char* buf, int size, int /*rwflag*/, void* user) {
-    const auto* pass = static_cast<const std::string*>(user);
-    if (pass->empty() || pass->size() > static_cast<std::size_t>(size)) return -1;
-    std::memcpy(buf, pass->data(), pass->size());
-    return static_cast<int>(pass->size());
-}
-
-}  // namespace
 
 SecureBuffer unencrypted_key_pem(const std::string& key_file, const std::string& key_pem,
                                  const std::string& passphrase) {
@@ -33,7 +23,7 @@ SecureBuffer unencrypted_key_pem(const std::string& key_file, const std::string&
         std::memcpy(source.data(), key_pem.data(), key_pem.size());
     }
     BioPtr in(BIO_new_mem_buf(source.data(), static_cast<int>(source.size())));
-    PkeyPtr key(in ? PEM_read_bio_PrivateKey(in.get(), nullptr, passphrase_callback,
+    PkeyPtr key(in ? PEM_read_bio_PrivateKey(in.get(), nullptr, string_passphrase_callback,
                                              const_cast<std::string*>(&passphrase))
                    : nullptr);
     if (!key) throw TlsError(name + ": cannot be decrypted (" + openssl_reason() + ")");

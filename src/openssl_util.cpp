@@ -3,6 +3,8 @@
 
 #include <openssl/err.h>
 
+#include <cstring>
+
 namespace securemqtt::detail {
 
 std::string openssl_reason(const char* fallback) {
@@ -14,6 +16,13 @@ std::string openssl_reason(const char* fallback) {
     char buf[256];
     ERR_error_string_n(code, buf, sizeof buf);
     return buf;
+}
+
+int string_passphrase_callback(char* buf, int size, int /*rwflag*/, void* user) {
+    const auto* pass = static_cast<const std::string*>(user);
+    if (pass->empty() || pass->size() > static_cast<std::size_t>(size)) return -1;
+    std::memcpy(buf, pass->data(), pass->size());
+    return static_cast<int>(pass->size());
 }
 
 }  // namespace securemqtt::detail

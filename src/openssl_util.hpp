@@ -33,4 +33,8 @@ using SslPtr = std::unique_ptr<SSL, OpenSslDeleter<SSL, SSL_free>>;
 /// clears the queue. `fallback` when the queue is empty.
 std::string openssl_reason(const char* fallback = "unknown OpenSSL error");
 
+/// An OpenSSL pem_password_cb whose `user` argument is a `const std::string*` passphrase.
+/// Refuses (returns -1) an empty passphrase or one longer than OpenSSL's buffer.
+int string_passphrase_callback(char* buf, int size, int rwflag, void* user);
+
 }  // namespace securemqtt::detail

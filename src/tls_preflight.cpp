@@ -106,13 +106,6 @@ CrlStackPtr parse_crls(const Source& s) {
     return crls;
 }
 
-int passphrase_callback(char* buf, int size, int /*rwflag*/, void* user) {
-    const auto* pass = static_cast<const std::string*>(user);
-    if (pass->empty() || pass->size() > static_cast<std::size_t>(size)) return -1;
-    std::memcpy(buf, pass->data(), pass->size());
-    return static_cast<int>(pass->size());
-}
-
 PkeyPtr parse_key(const Source& s, const std::string& passphrase) {
     const std::string_view text(reinterpret_cast<const char*>(s.data.data()), s.data.size());
     reject_unless_pem(s, "private key", "pkey", [](const unsigned char** p, long n) {
@@ -121,7 +114,7 @@ PkeyPtr parse_key(const Source& s, const std::string& passphrase) {
     const bool encrypted = text.find("ENCRYPTED") != std::string_view::npos;
     if (encrypted && passphrase.empty()) fail(s, "the key is encrypted and no passphrase was given");
     BioPtr bio = memory_bio(s);
-    PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, passphrase_callback, const_cast<std::string*>(&passphrase)));
+    PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, string_passphrase_callback, const_cast<std::string*>(&passphrase)));
     if (!key) {
         if (encrypted) fail(s, "wrong passphrase (" + openssl_reason("bad decrypt") + ")");
         fail(s, "not a private key (" + openssl_reason() + ")");
