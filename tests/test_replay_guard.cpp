@@ -124,6 +124,19 @@ TEST_CASE("retained messages follow the retained policy", "[replay]") {
     CHECK(strict.admit(old, now) == RejectReason::too_old);
 }
 
+TEST_CASE("a max_retained_age below max_age never makes a retained message stricter than a live one",
+          "[replay]") {
+    ReplayGuardOptions o;
+    o.max_retained_age_ms = 60 * 1000;  // below the 5 minute max_age
+    ReplayGuard g(o);
+    auto retained = at(1, 1, now - 120 * 1000);
+    retained.retained = true;
+    CHECK(admitted(g, retained));  // judged by the larger limit, as the same bytes delivered live
+    auto beyond = at(2, 1, now - 300001);
+    beyond.retained = true;
+    CHECK(g.admit(beyond, now) == RejectReason::too_old);
+}
+
 TEST_CASE("eviction keeps memory bounded and never reopens a replay", "[replay]") {
     ReplayGuardOptions o;
     o.max_streams_per_key = 4;
