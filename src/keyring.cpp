@@ -18,6 +18,13 @@ bool KeyEntry::valid_at(std::int64_t now_ms) const noexcept {
 }
 
 bool KeyEntry::allows_topic(std::string_view topic) const noexcept {
+    // No key, scoped or not, is allowed for what is not a topic name: a Signer refuses to sign
+    // for one, and an unscoped key must not accept more than the scope "#" plus $-topics would.
+    if (options.topic_scope.empty()) return is_valid_topic_name(topic);
+    return scope_allows(topic);  // valid_filter_matches() refuses what is not a topic name
+}
+
+bool KeyEntry::scope_allows(std::string_view topic) const noexcept {
     if (options.topic_scope.empty()) return true;
     for (const std::string& filter : options.topic_scope) {
         if (detail::valid_filter_matches(filter, topic)) return true;  // checked in add_key()

@@ -25,7 +25,10 @@ struct KeyEntry {
         : id(std::move(key_id)), mac(key), options(std::move(key_options)) {}
 
     bool valid_at(std::int64_t now_ms) const noexcept;
+    /// For a received message: `topic` is a valid topic name and the scope allows it.
     bool allows_topic(std::string_view topic) const noexcept;
+    /// The scope alone, for a topic already known to be a valid topic name (the Signer's).
+    bool scope_allows(std::string_view topic) const noexcept;
 
     const std::string id;
     const detail::MacKey mac;

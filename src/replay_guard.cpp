@@ -7,6 +7,7 @@
 #include <list>
 #include <mutex>
 #include <new>
+#include <random>
 #include <string>
 #include <unordered_map>
 
@@ -16,23 +17,58 @@ namespace {
 // One sender stream's anti-replay state: the highest counter accepted and a ring bitmap of the
 // window_size counters at and below it (counter c at bit c % 64 of word (c / 64) % words).
 struct Stream {
-    std::string key_id;
     std::uint64_t stream_id = 0;
     std::uint64_t highest = 0;
     std::int64_t highest_timestamp_ms = 0;
     std::unique_ptr<std::uint64_t[]> bits;
 };
 
-std::size_t stream_hash(std::string_view key_id, std::uint64_t stream_id) noexcept {
-    const std::size_t h = std::hash<std::string_view>{}(key_id);
-    return h ^ (std::hash<std::uint64_t>{}(stream_id) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
+// Stream ids are chosen by the sender, so a key holder could pick ids that share a bucket of an
+// identity hash; a seeded mix keeps each key's lookups constant time.
+struct StreamIdHash {
+    std::uint64_t seed;
+    std::size_t operator()(std::uint64_t id) const noexcept {
+        std::uint64_t z = id ^ seed;  // splitmix64's finaliser
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return static_cast<std::size_t>(z ^ (z >> 31));
+    }
+};
+
+using StreamList = std::list<Stream>;
+
+// Everything the guard knows about one key id. Nothing in here is touched by another key's
+// messages: that is the isolation the spec promises (docs/envelope-v1.md §4).
+struct KeyState {
+    KeyState(std::string_view id, std::size_t h, std::int64_t watermark, std::uint64_t seed)
+        : key_id(id), hash(h), watermark_ms(watermark), index(0, StreamIdHash{seed}) {}
+    std::string key_id;
+    std::size_t hash;
+    // New streams of this key must be newer than this: the highest timestamp of any stream of
+    // this key that was evicted (or, for a key tracked afresh, the forgotten keys' floor).
+    std::int64_t watermark_ms;
+    StreamList streams;  // most recently admitted first
+    std::unordered_map<std::uint64_t, StreamList::iterator, StreamIdHash> index;
+};
+
+using KeyList = std::list<KeyState>;
+
+std::size_t key_hash(std::string_view key_id) noexcept { return std::hash<std::string_view>{}(key_id); }
+
+std::uint64_t random_seed() noexcept {
+    try {
+        std::random_device rd;
+        return (std::uint64_t{rd()} << 32) ^ rd();
+    } catch (...) {  // no entropy source: still a mix, only a predictable one
+        return 0x9e3779b97f4a7c15ULL;
+    }
 }
 
 }  // namespace
 
 struct ReplayGuard::Impl {
     explicit Impl(const ReplayGuardOptions& o)
-        : options(o), words(o.window_size / 64), words_pow2((words & (words - 1)) == 0) {}
+        : options(o), words(o.window_size / 64), words_pow2((words & (words - 1)) == 0), seed(random_seed()) {}
 
     // With a power-of-two window (the default) a mask replaces the 64-bit division, which
     // otherwise costs more than the rest of admit() together.
@@ -54,7 +90,7 @@ struct ReplayGuard::Impl {
         }
     }
 
-    // Checks and records `counter` in an existing stream.
+    // Checks and records `counter` in an existing stream; a rejected counter changes nothing.
     bool record(Stream& s, std::uint64_t counter, std::int64_t timestamp_ms) const noexcept {
         if (counter > s.highest) {
             if (counter - s.highest >= options.window_size) {
@@ -72,74 +108,160 @@ struct ReplayGuard::Impl {
         return true;
     }
 
-    Stream* find(std::string_view key_id, std::uint64_t stream_id) {
-        // Senders come in runs: the stream seen last needs no hashing.
-        if (!lru.empty() && lru.front().stream_id == stream_id && lru.front().key_id == key_id) return &lru.front();
-        const auto range = index.equal_range(stream_hash(key_id, stream_id));
+    // Looks up without reordering anything: only an admitted message is a use (see touch()).
+    KeyList::iterator find_key(std::string_view key_id) {
+        const auto range = key_index.equal_range(key_hash(key_id));
         for (auto it = range.first; it != range.second; ++it) {
-            Stream& s = *it->second;
-            if (s.stream_id == stream_id && s.key_id == key_id) {
-                if (it->second != lru.begin()) lru.splice(lru.begin(), lru, it->second);  // most recent first
-                return &s;
-            }
+            if (it->second->key_id == key_id) return it->second;
         }
-        return nullptr;
+        return keys.end();
     }
 
-    void evict_oldest() {
-        Stream& victim = lru.back();
-        // Replays of the victim's messages must stay rejected once it is forgotten: new streams
-        // must be newer than anything it had. A victim idle beyond the age limit raises the
-        // watermark only to a point freshness already rejects, so normal eviction costs nothing.
-        watermark_ms = std::max(watermark_ms, victim.highest_timestamp_ms);
-        const std::size_t hash = stream_hash(victim.key_id, victim.stream_id);
-        const auto range = index.equal_range(hash);
-        for (auto it = range.first; it != range.second; ++it) {
-            if (&*it->second == &victim) {
-                index.erase(it);
-                break;
-            }
-        }
-        lru.pop_back();
+    // Marks a key and its stream most recently used, after an admission.
+    void touch(KeyList::iterator key, StreamList::iterator stream) noexcept {
+        if (stream != key->streams.begin()) key->streams.splice(key->streams.begin(), key->streams, stream);
+        if (key != keys.begin()) keys.splice(keys.begin(), keys, key);
+    }
+
+    void evict_stream(KeyState& key) noexcept {
+        Stream& victim = key.streams.back();
+        // Replays of the victim's messages must stay rejected once it is forgotten: this key's
+        // new streams must be newer than anything it had. A victim idle beyond the age limit
+        // raises the watermark only to a point freshness already rejects, so normal eviction
+        // costs nothing.
+        key.watermark_ms = std::max(key.watermark_ms, victim.highest_timestamp_ms);
+        key.index.erase(victim.stream_id);
+        key.streams.pop_back();
         ++evictions;
     }
 
-    bool add(const StreamPosition& pos) {
-        if (pos.timestamp_ms <= watermark_ms) return false;
-        if (lru.size() >= options.max_streams) evict_oldest();
-        Stream s;
-        s.key_id.assign(pos.key_id.data(), pos.key_id.size());
+    // Forgets the least recently used key id; every key id tracked afresh starts above it.
+    void evict_key() noexcept {
+        KeyState& victim = keys.back();
+        std::int64_t highest = victim.watermark_ms;
+        for (const Stream& s : victim.streams) highest = std::max(highest, s.highest_timestamp_ms);
+        forgotten_keys_floor_ms = std::max(forgotten_keys_floor_ms, highest);
+        const auto range = key_index.equal_range(victim.hash);
+        for (auto it = range.first; it != range.second; ++it) {
+            if (&*it->second == &victim) {
+                key_index.erase(it);
+                break;
+            }
+        }
+        keys.pop_back();
+        ++key_evictions;
+    }
+
+    // Admits the first message of a stream not tracked, `key` being its key's state or end().
+    // Everything that can throw happens before any state changes, so bad_alloc leaves the guard
+    // as it was.
+    bool add(const StreamPosition& pos, KeyList::iterator key) {
+        const bool new_key = key == keys.end();
+        if (pos.timestamp_ms <= (new_key ? forgotten_keys_floor_ms : key->watermark_ms)) return false;
+
+        StreamList node(1);
+        Stream& s = node.front();
         s.stream_id = pos.stream_id;
         s.highest = pos.counter;
         s.highest_timestamp_ms = pos.timestamp_ms;
         s.bits.reset(new std::uint64_t[words]());
         set(s, pos.counter);
-        lru.push_front(std::move(s));
-        try {
-            index.emplace(stream_hash(pos.key_id, pos.stream_id), lru.begin());
-        } catch (...) {
-            lru.pop_front();
-            throw;
+
+        if (new_key) {
+            KeyList fresh;
+            fresh.emplace_back(pos.key_id, key_hash(pos.key_id), forgotten_keys_floor_ms, seed);
+            KeyState& k = fresh.front();
+            k.index.emplace(pos.stream_id, node.begin());
+            k.streams.splice(k.streams.begin(), node);
+            key_index.emplace(k.hash, fresh.begin());
+            keys.splice(keys.begin(), fresh);
+            if (keys.size() > options.max_keys) evict_key();
+            return true;
         }
+        key->index.emplace(pos.stream_id, node.begin());
+        key->streams.splice(key->streams.begin(), node);
+        if (key->streams.size() > options.max_streams_per_key) evict_stream(*key);
+        if (key != keys.begin()) keys.splice(keys.begin(), keys, key);
         return true;
+    }
+
+    std::optional<RejectReason> admit(const StreamPosition& pos) {
+        // Senders come in runs: the stream admitted last, at the front of the front key, needs
+        // no hashing and no reordering.
+        if (!keys.empty()) {
+            KeyState& k = keys.front();
+            if (!k.streams.empty() && k.streams.front().stream_id == pos.stream_id && k.key_id == pos.key_id) {
+                if (record(k.streams.front(), pos.counter, pos.timestamp_ms)) return std::nullopt;
+                return RejectReason::replayed;
+            }
+        }
+        const auto key = find_key(pos.key_id);
+        if (key != keys.end()) {
+            const auto found = key->index.find(pos.stream_id);
+            if (found != key->index.end()) {
+                if (!record(*found->second, pos.counter, pos.timestamp_ms)) return RejectReason::replayed;
+                touch(key, found->second);
+                return std::nullopt;
+            }
+        }
+        if (add(pos, key)) return std::nullopt;
+        return RejectReason::replayed;
     }
 
     const ReplayGuardOptions options;
     const std::size_t words;
     const bool words_pow2;
+    const std::uint64_t seed;
     mutable std::mutex mutex;
-    std::list<Stream> lru;
-    std::unordered_multimap<std::size_t, std::list<Stream>::iterator> index;
-    std::int64_t watermark_ms = std::numeric_limits<std::int64_t>::min();
+    KeyList keys;  // most recently admitted first
+    std::unordered_multimap<std::size_t, KeyList::iterator> key_index;
+    // Where a key id tracked afresh starts its watermark: the highest timestamp any forgotten
+    // key had. Stays at its starting value while no more than max_keys key ids are seen.
+    std::int64_t forgotten_keys_floor_ms = std::numeric_limits<std::int64_t>::min();
     std::uint64_t evictions = 0;
+    std::uint64_t key_evictions = 0;
 };
+
+namespace {
+
+// The estimates behind bytes_per_stream() and bytes_per_key(): node sizes of the standard
+// containers plus an allocator header per allocation.
+constexpr std::size_t alloc_overhead = 16;
+
+std::size_t stream_bytes(std::size_t words) noexcept {
+    const std::size_t list_node = 2 * sizeof(void*) + sizeof(Stream) + alloc_overhead;
+    // next link, key, iterator, cached hash
+    const std::size_t index_node = sizeof(void*) + sizeof(std::uint64_t) + sizeof(StreamList::iterator) +
+                                   sizeof(std::size_t) + alloc_overhead;
+    const std::size_t bucket = sizeof(void*);
+    const std::size_t bitmap = words * sizeof(std::uint64_t) + alloc_overhead;
+    return list_node + index_node + bucket + bitmap;
+}
+
+std::size_t key_bytes() noexcept {
+    const std::size_t list_node = 2 * sizeof(void*) + sizeof(KeyState) + alloc_overhead;
+    const std::size_t key_id = 64 + 1 + alloc_overhead;  // the longest id, beyond the short-string buffer
+    const std::size_t index_node = sizeof(void*) + sizeof(std::size_t) + sizeof(KeyList::iterator) + alloc_overhead;
+    const std::size_t bucket = sizeof(void*);
+    return list_node + key_id + index_node + bucket;
+}
+
+}  // namespace
 
 ReplayGuard::ReplayGuard(ReplayGuardOptions options) {
     if (options.window_size < 64 || options.window_size > 65536 || options.window_size % 64 != 0) {
         throw ConfigError("replay guard: window_size must be a multiple of 64 from 64 to 65536, got " +
                           std::to_string(options.window_size));
     }
-    if (options.max_streams == 0) throw ConfigError("replay guard: max_streams must be at least 1");
+    if (options.max_streams_per_key == 0) throw ConfigError("replay guard: max_streams_per_key must be at least 1");
+    if (options.max_keys == 0) throw ConfigError("replay guard: max_keys must be at least 1");
+    const std::size_t limit = std::numeric_limits<std::size_t>::max();
+    const std::size_t per_stream = stream_bytes(options.window_size / 64);
+    if (options.max_streams_per_key > (limit - key_bytes()) / per_stream ||
+        options.max_keys > limit / (key_bytes() + options.max_streams_per_key * per_stream)) {
+        throw ConfigError("replay guard: max_keys * max_streams_per_key is too large to bound memory (" +
+                          std::to_string(options.max_keys) + " * " + std::to_string(options.max_streams_per_key) + ")");
+    }
     if (options.max_age_ms < 0 || options.max_future_skew_ms < 0 || options.max_retained_age_ms < 0) {
         throw ConfigError("replay guard: ages and skew must not be negative");
     }
@@ -153,6 +275,9 @@ std::optional<RejectReason> ReplayGuard::check_freshness(const StreamPosition& p
     const ReplayGuardOptions& o = impl_->options;
     const bool retained_rules = pos.retained && o.retained_policy == RetainedPolicy::allow_older;
     const std::int64_t live_age = pos.max_age_ms ? *pos.max_age_ms : o.max_age_ms;
+    // Retained rules only widen: the broker's retain flag is not under the MAC, so whoever could
+    // clear it would get the live limit anyway; a narrower retained limit would only lose
+    // messages (docs/envelope-v1.md §5).
     const std::int64_t max_age = retained_rules ? std::max(live_age, o.max_retained_age_ms) : live_age;
     // Written to avoid signed overflow for any timestamp and clock value.
     if (pos.timestamp_ms < now_ms && static_cast<std::uint64_t>(now_ms) - static_cast<std::uint64_t>(pos.timestamp_ms) >
@@ -169,20 +294,29 @@ std::optional<RejectReason> ReplayGuard::check_freshness(const StreamPosition& p
 std::optional<RejectReason> ReplayGuard::admit(const StreamPosition& pos, std::int64_t now_ms) noexcept {
     if (auto stale = check_freshness(pos, now_ms)) return stale;
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    if (Stream* s = impl_->find(pos.key_id, pos.stream_id)) {
-        if (impl_->record(*s, pos.counter, pos.timestamp_ms)) return std::nullopt;
-        return RejectReason::replayed;
-    }
     try {
-        if (impl_->add(pos)) return std::nullopt;
-    } catch (const std::bad_alloc&) {  // fail closed
+        return impl_->admit(pos);
+    } catch (const std::bad_alloc&) {  // fail closed; add() changed nothing
     }
     return RejectReason::replayed;
 }
 
 std::size_t ReplayGuard::tracked_streams() const {
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    return impl_->lru.size();
+    std::size_t n = 0;
+    for (const KeyState& k : impl_->keys) n += k.streams.size();
+    return n;
+}
+
+std::size_t ReplayGuard::tracked_streams(std::string_view key_id) const {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    const auto key = impl_->find_key(key_id);
+    return key == impl_->keys.end() ? 0 : key->streams.size();
+}
+
+std::size_t ReplayGuard::tracked_keys() const {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->keys.size();
 }
 
 std::uint64_t ReplayGuard::evictions() const {
@@ -190,14 +324,18 @@ std::uint64_t ReplayGuard::evictions() const {
     return impl_->evictions;
 }
 
-std::size_t ReplayGuard::bytes_per_stream() const noexcept {
-    // The list node (two links + Stream), the index node (next link, hash, iterator), one bucket
-    // pointer, the bitmap, and an allocator header per allocation (three of them).
-    constexpr std::size_t alloc_overhead = 16;
-    const std::size_t list_node = 2 * sizeof(void*) + sizeof(Stream) + alloc_overhead;
-    const std::size_t index_node = sizeof(void*) + sizeof(std::size_t) + sizeof(std::list<Stream>::iterator) + alloc_overhead;
-    const std::size_t bitmap = impl_->words * sizeof(std::uint64_t) + alloc_overhead;
-    return list_node + index_node + sizeof(void*) + bitmap;
+std::uint64_t ReplayGuard::key_evictions() const {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->key_evictions;
+}
+
+std::size_t ReplayGuard::bytes_per_stream() const noexcept { return stream_bytes(impl_->words); }
+
+std::size_t ReplayGuard::bytes_per_key() const noexcept { return key_bytes(); }
+
+std::size_t ReplayGuard::max_memory_bytes() const noexcept {
+    const ReplayGuardOptions& o = impl_->options;
+    return o.max_keys * (bytes_per_key() + o.max_streams_per_key * bytes_per_stream());  // checked in the constructor
 }
 
 const ReplayGuardOptions& ReplayGuard::options() const noexcept { return impl_->options; }

@@ -61,7 +61,7 @@ void Signer::sign_to(std::string_view topic, ByteView payload, Buffer& out, bool
     if (!key->valid_at(now)) {
         throw SigningError("signer: signing key '" + key->id + "' is outside its validity window");
     }
-    if (!key->allows_topic(topic)) {
+    if (!key->scope_allows(topic)) {  // a valid topic name, checked above
         throw SigningError("signer: signing key '" + key->id + "' is not allowed to sign for topic '" +
                            std::string(topic) + "'");
     }

@@ -4,6 +4,7 @@
 #include <securemqtt/replay_guard.hpp>
 
 #include <atomic>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -123,9 +124,22 @@ TEST_CASE("retained messages follow the retained policy", "[replay]") {
     CHECK(strict.admit(old, now) == RejectReason::too_old);
 }
 
+TEST_CASE("a max_retained_age below max_age never makes a retained message stricter than a live one",
+          "[replay]") {
+    ReplayGuardOptions o;
+    o.max_retained_age_ms = 60 * 1000;  // below the 5 minute max_age
+    ReplayGuard g(o);
+    auto retained = at(1, 1, now - 120 * 1000);
+    retained.retained = true;
+    CHECK(admitted(g, retained));  // judged by the larger limit, as the same bytes delivered live
+    auto beyond = at(2, 1, now - 300001);
+    beyond.retained = true;
+    CHECK(g.admit(beyond, now) == RejectReason::too_old);
+}
+
 TEST_CASE("eviction keeps memory bounded and never reopens a replay", "[replay]") {
     ReplayGuardOptions o;
-    o.max_streams = 4;
+    o.max_streams_per_key = 4;
     ReplayGuard g(o);
     // Stream 1 is the oldest; four more streams evict it while its message is still fresh.
     CHECK(admitted(g, at(7, 1, now - 1000)));
@@ -144,7 +158,7 @@ TEST_CASE("eviction keeps memory bounded and never reopens a replay", "[replay]"
 
 TEST_CASE("evicting streams idle beyond the age limit costs new streams nothing", "[replay]") {
     ReplayGuardOptions o;
-    o.max_streams = 2;
+    o.max_streams_per_key = 2;
     ReplayGuard g(o);
     CHECK(admitted(g, at(1, 1, now - 1000), now - 1000));
     CHECK(admitted(g, at(1, 2, now - 900), now - 900));
@@ -155,9 +169,48 @@ TEST_CASE("evicting streams idle beyond the age limit costs new streams nothing"
 
 TEST_CASE("memory per tracked stream is a few hundred bytes with the default window", "[replay]") {
     ReplayGuard g;
-    INFO("bytes per stream: " << g.bytes_per_stream());
+    INFO("bytes per stream: " << g.bytes_per_stream() << ", per key: " << g.bytes_per_key());
     CHECK(g.bytes_per_stream() >= 1024 / 8);
     CHECK(g.bytes_per_stream() <= 400);
+    CHECK(g.bytes_per_key() <= 400);
+    // The documented bound: max_keys * (per key + max_streams_per_key * per stream).
+    CHECK(g.max_memory_bytes() == 1024 * (g.bytes_per_key() + 1024 * g.bytes_per_stream()));
+    CHECK(g.max_memory_bytes() <= std::size_t{300} << 20);
+}
+
+TEST_CASE("each key id has its own stream quota, eviction and watermark", "[replay][isolation]") {
+    ReplayGuardOptions o;
+    o.max_streams_per_key = 2;
+    ReplayGuard g(o);
+    CHECK(admitted(g, at(1, 1, now - 3000, "a")));
+    CHECK(admitted(g, at(1, 2, now - 2000, "a")));
+    CHECK(admitted(g, at(1, 1, now - 3000, "b")));
+    CHECK(admitted(g, at(1, 3, now - 1000, "a")));  // evicts a's stream 1, not b's
+    CHECK(g.evictions() == 1);
+    CHECK(g.tracked_streams("a") == 2);
+    CHECK(g.tracked_streams("b") == 1);
+    CHECK(g.admit(at(1, 9, now - 3000, "a"), now) == RejectReason::replayed);  // a's watermark
+    CHECK(admitted(g, at(1, 9, now - 3000, "b")));                             // not b's
+    CHECK(admitted(g, at(2, 1, now - 3000, "b")));                             // b's stream 1 kept
+}
+
+TEST_CASE("beyond max_keys the least recently used key id is forgotten and its replays stay closed",
+          "[replay]") {
+    ReplayGuardOptions o;
+    o.max_keys = 2;
+    ReplayGuard g(o);
+    CHECK(admitted(g, at(1, 1, now - 3000, "a")));
+    CHECK(admitted(g, at(1, 2, now - 2000, "b")));
+    CHECK(g.admit(at(1, 1, now - 3000, "a"), now) == RejectReason::replayed);  // not a use of "a"
+    CHECK(admitted(g, at(1, 3, now - 1000, "c")));  // forgets "a", the least recently admitted
+    CHECK(g.tracked_keys() == 2);
+    CHECK(g.key_evictions() == 1);
+    CHECK(g.tracked_streams("a") == 0);
+    CHECK(g.admit(at(1, 1, now - 3000, "a"), now) == RejectReason::replayed);
+    // "a" tracked afresh starts from the forgotten keys' floor: its old message stays replayed.
+    CHECK(admitted(g, at(1, 5, now - 2500, "a")));
+    CHECK(g.admit(at(1, 1, now - 3000, "a"), now) == RejectReason::replayed);
+    CHECK(g.tracked_streams() <= 2);
 }
 
 TEST_CASE("out-of-range options are refused", "[replay]") {
@@ -169,7 +222,16 @@ TEST_CASE("out-of-range options are refused", "[replay]") {
     o.window_size = 65536 + 64;
     CHECK_THROWS_AS(ReplayGuard(o), ConfigError);
     o = {};
-    o.max_streams = 0;
+    o.max_streams_per_key = 0;
+    CHECK_THROWS_AS(ReplayGuard(o), ConfigError);
+    o = {};
+    o.max_keys = 0;
+    CHECK_THROWS_AS(ReplayGuard(o), ConfigError);
+    o = {};
+    o.max_keys = std::numeric_limits<std::size_t>::max() / 2;  // a memory bound that overflows
+    CHECK_THROWS_AS(ReplayGuard(o), ConfigError);
+    o = {};
+    o.max_streams_per_key = std::numeric_limits<std::size_t>::max();
     CHECK_THROWS_AS(ReplayGuard(o), ConfigError);
     o = {};
     o.max_age_ms = -1;
@@ -194,4 +256,68 @@ TEST_CASE("concurrent admits accept each counter exactly once", "[replay][thread
     std::uint64_t wrong = 0;
     for (std::uint64_t c = 1; c <= counters; ++c) wrong += hits[c].load() == 1 ? 0u : 1u;
     CHECK(wrong == 0);
+}
+
+TEST_CASE("a key flooding streams stamped ahead changes nothing for another key", "[replay][isolation]") {
+    // The flooding key holds a valid key scoped to its own topics: 10,001 fresh streams stamped
+    // 59 s ahead (inside the skew), then 200 new streams a second for ten simulated minutes.
+    // The victim sends one message a second and restarts (a new stream) half-way.
+    ReplayGuard g;
+    constexpr std::int64_t ahead = 59000;
+    std::uint64_t next_flood_stream = 1000000;
+    const auto flood = [&](std::int64_t t, int streams) {
+        // Past its own quota the flooder's same-timestamp streams fail its own watermark: its
+        // problem alone.
+        for (int i = 0; i < streams; ++i) (void)g.admit(at(1, next_flood_stream++, t + ahead, "flooder"), t);
+    };
+    int victim_accepted = 0;
+    const auto victim_sends = [&](std::int64_t second) {
+        const std::int64_t t = now + second * 1000;
+        const std::uint64_t stream = second < 300 ? 7 : 8;  // restarted at 300 s
+        const std::uint64_t counter = static_cast<std::uint64_t>(second < 300 ? second + 1 : second - 299);
+        if (admitted(g, at(counter, stream, t, "victim"), t)) ++victim_accepted;
+    };
+
+    victim_sends(0);
+    const std::uint64_t first_flood_stream = next_flood_stream;
+    flood(now, 10001);
+    for (std::int64_t second = 1; second < 600; ++second) {
+        const std::int64_t t = now + second * 1000;
+        flood(t, 200);
+        victim_sends(second);
+        if (second == 30) {
+            // The first wave is long evicted, its messages still fresh: none may come back.
+            int replayed = 0;
+            for (std::uint64_t s = first_flood_stream; s < first_flood_stream + 100; ++s) {
+                replayed += g.admit(at(1, s, now + ahead, "flooder"), t) == RejectReason::replayed ? 1 : 0;
+            }
+            CHECK(replayed == 100);
+        }
+    }
+    CHECK(victim_accepted == 600);
+    CHECK(g.tracked_streams("flooder") <= g.options().max_streams_per_key);
+    CHECK(g.tracked_streams("victim") == 2);
+
+    // Streams the flooder opened ten seconds ago are evicted by now and still fresh.
+    const std::int64_t end = now + 599 * 1000;
+    const std::uint64_t recent = next_flood_stream - 200 * 10;
+    int replayed = 0;
+    for (std::uint64_t s = recent; s < recent + 100; ++s) {
+        replayed += g.admit(at(1, s, end - 10 * 1000 + ahead, "flooder"), end) == RejectReason::replayed ? 1 : 0;
+    }
+    CHECK(replayed == 100);
+}
+
+TEST_CASE("a re-injected copy of a stream's message does not save it from eviction", "[replay]") {
+    ReplayGuardOptions o;
+    o.max_streams_per_key = 2;
+    ReplayGuard g(o);
+    REQUIRE(admitted(g, at(1, 1, now - 2000)));
+    REQUIRE(admitted(g, at(1, 2, now - 1000)));
+    // Anyone can re-inject a copy of stream 1's message: it is rejected, and is not a "use".
+    CHECK(g.admit(at(1, 1, now - 2000), now) == RejectReason::replayed);
+    REQUIRE(admitted(g, at(1, 3, now)));  // evicts the least recently admitted: stream 1
+    // Stream 2 is still tracked, so its next counter is judged by its own window.
+    CHECK(admitted(g, at(2, 2, now - 1000)));
+    CHECK(g.admit(at(1, 1, now - 2000), now) == RejectReason::replayed);
 }

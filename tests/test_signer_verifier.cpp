@@ -305,3 +305,27 @@ TEST_CASE("an age allowance lets a Last Will topic be older than max_age, and no
     bad.age_allowances.push_back(AgeAllowance{"devices/#/x", 1000});
     CHECK_THROWS_AS(Verifier(keyring, nullptr, bad), ConfigError);
 }
+
+TEST_CASE("an arrival topic that is not a topic name is refused for scoped and unscoped keys alike",
+          "[verifier]") {
+    Clocked c;
+    auto keyring = std::make_shared<Keyring>();
+    keyring->add_key("open", testutil::test_key(1));
+    KeyOptions everything;
+    everything.topic_scope = {"#"};
+    keyring->add_key("scoped", testutil::test_key(2), everything);
+    Verifier verifier(keyring, nullptr, at_clock(c.clock()));
+    const std::string longest(65535, 'a');
+    const std::vector<std::string> invalid = {"", "a/+", "a/#", "#", std::string("a\0b", 3), longest + "a"};
+    for (const char* id : {"open", "scoped"}) {
+        keyring->set_signing_key(id);
+        Signer signer(keyring, SignerOptions{c.clock(), std::nullopt, 1});
+        for (const std::string& topic : invalid) {
+            INFO(id << ", topic of " << topic.size() << " bytes");
+            // Signed for a valid topic: were the scope check passed, the MAC would fail instead.
+            CHECK(verifier.verify(topic, signer.sign("a/b", std::string("x"))).reason() ==
+                  RejectReason::key_not_allowed_for_topic);
+        }
+        CHECK(verifier.verify(longest, signer.sign(longest, std::string("x"))).ok());
+    }
+}

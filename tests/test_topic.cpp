@@ -3,6 +3,8 @@
 
 #include <securemqtt/topic.hpp>
 
+#include <string>
+
 using namespace securemqtt;
 
 TEST_CASE("topic filters follow MQTT wildcard rules", "[topic]") {
@@ -53,4 +55,23 @@ TEST_CASE("a shared subscription matches topics by the filter after its group", 
     // The topic a message arrives on never carries the share prefix.
     CHECK(topic_matches(matching_filter("$share/workers/devices/#"), "devices/device-1/temp"));
     CHECK_FALSE(topic_matches("$share/workers/devices/#", "devices/device-1/temp"));
+}
+
+TEST_CASE("a wildcard or NUL anywhere in a topic name makes it invalid", "[topic]") {
+    for (std::size_t size = 1; size <= 40; ++size) {
+        std::string topic(size, 'a');
+        CHECK(is_valid_topic_name(topic));
+        for (std::size_t pos = 0; pos < size; ++pos) {
+            for (const char c : {'+', '#', '\0'}) {
+                std::string bad = topic;
+                bad[pos] = c;
+                INFO("size " << size << ", position " << pos << ", byte " << int(c));
+                CHECK_FALSE(is_valid_topic_name(bad));
+            }
+        }
+    }
+    // Bytes next to the ones looked for, and with the high bit set, are fine.
+    const std::string near("\x01\x22\x24\x2a\x2c\x80\xff\xab", 8);
+    CHECK(is_valid_topic_name(near));
+    CHECK(is_valid_topic_name(near + near + "\x2a"));
 }

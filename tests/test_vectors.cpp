@@ -38,29 +38,39 @@ std::string outcome(const VerifyResult& result) {
     return result.ok() ? std::string("accept") : std::string(to_string(result.reason()));
 }
 
+// The doc's "verifier" options with a vector's or sequence's own overriding them.
+std::int64_t option(const testjson::Value& doc, const testjson::Value& vec, const std::string& name) {
+    if (vec.has("verifier") && vec["verifier"].has(name)) return vec["verifier"][name].num();
+    if (name == "max_envelope_size" && vec.has(name)) return vec[name].num();
+    return doc["verifier"][name].num();
+}
+
+Verifier vector_verifier(const testjson::Value& doc, const testjson::Value& vec, std::shared_ptr<Keyring> keyring) {
+    const std::int64_t now = std::stoll(doc["verifier"]["now_ms"].str());
+    ReplayGuardOptions guard_options;
+    guard_options.window_size = static_cast<std::size_t>(option(doc, vec, "window_size"));
+    guard_options.max_streams_per_key = static_cast<std::size_t>(option(doc, vec, "max_streams_per_key"));
+    guard_options.max_keys = static_cast<std::size_t>(option(doc, vec, "max_keys"));
+    guard_options.max_age_ms = option(doc, vec, "max_age_ms");
+    guard_options.max_future_skew_ms = option(doc, vec, "max_future_skew_ms");
+    guard_options.max_retained_age_ms = option(doc, vec, "max_retained_age_ms");
+    REQUIRE(doc["verifier"]["retained_policy"].str() == "allow_older");
+    VerifierOptions options;
+    options.clock = [now] { return now; };
+    options.max_envelope_size = static_cast<std::size_t>(option(doc, vec, "max_envelope_size"));
+    return Verifier(std::move(keyring), std::make_shared<ReplayGuard>(guard_options), options);
+}
+
 }  // namespace
 
 TEST_CASE("every envelope vector gives its expected outcome", "[vectors]") {
     const auto& doc = vectors_doc();
-    const auto& cfg = doc["verifier"];
-    const std::int64_t now = std::stoll(cfg["now_ms"].str());
     const auto keyring = vector_keyring(doc);
     REQUIRE(doc["vectors"].array.size() >= 30);
 
     for (const auto& vec : doc["vectors"].array) {
         DYNAMIC_SECTION(vec["name"].str()) {
-            ReplayGuardOptions guard_options;
-            guard_options.window_size = static_cast<std::size_t>(cfg["window_size"].num());
-            guard_options.max_age_ms = cfg["max_age_ms"].num();
-            guard_options.max_future_skew_ms = cfg["max_future_skew_ms"].num();
-            guard_options.max_retained_age_ms = cfg["max_retained_age_ms"].num();
-            REQUIRE(cfg["retained_policy"].str() == "allow_older");
-            VerifierOptions options;
-            options.clock = [now] { return now; };
-            options.max_envelope_size = static_cast<std::size_t>(
-                vec.has("max_envelope_size") ? vec["max_envelope_size"].num() : cfg["max_envelope_size"].num());
-            Verifier verifier(keyring, std::make_shared<ReplayGuard>(guard_options), options);
-
+            Verifier verifier = vector_verifier(doc, vec, keyring);
             if (vec.has("before")) {
                 for (const auto& prior : vec["before"].array) {
                     const auto bytes = from_hex(prior["envelope_hex"].str());
@@ -74,6 +84,24 @@ TEST_CASE("every envelope vector gives its expected outcome", "[vectors]") {
             if (result.ok()) {
                 CHECK(to_hex(result.message().payload) == vec["payload_hex"].str());
                 CHECK(result.message().topic == topic);
+            }
+        }
+    }
+}
+
+TEST_CASE("every sequence vector gives each step its expected outcome", "[vectors][replay]") {
+    const auto& doc = vectors_doc();
+    const auto keyring = vector_keyring(doc);
+    REQUIRE(doc["sequences"].array.size() >= 3);
+    for (const auto& seq : doc["sequences"].array) {
+        DYNAMIC_SECTION(seq["name"].str()) {
+            Verifier verifier = vector_verifier(doc, seq, keyring);
+            std::size_t n = 0;
+            for (const auto& step : seq["steps"].array) {
+                INFO("step " << ++n);
+                const auto bytes = from_hex(step["envelope_hex"].str());
+                CHECK(outcome(verifier.verify(step["topic"].str(), bytes, step["retained"].boolean)) ==
+                      step["expect"].str());
             }
         }
     }

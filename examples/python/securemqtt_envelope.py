@@ -185,6 +185,15 @@ def decode(data, max_size=DEFAULT_MAX_ENVELOPE_SIZE):
                     data[pos:pos + payload_size], data[pos + payload_size:])
 
 
+MAX_TOPIC_SIZE = 65535
+
+
+def is_valid_topic_name(topic):
+    """A topic name one may publish to: 1 to 65535 bytes of UTF-8, no '+', '#' or NUL."""
+    topic = _as_bytes(topic)
+    return 0 < len(topic) <= MAX_TOPIC_SIZE and b"+" not in topic and b"#" not in topic and b"\x00" not in topic
+
+
 def topic_matches(filter_, topic):
     """MQTT wildcard matching: '+' one level, '#' this level and all below."""
     if topic.startswith("$") and filter_[:1] in ("+", "#"):
@@ -217,6 +226,11 @@ class Key:
         return self.not_after_ms is None or t < self.not_after_ms
 
     def allows(self, topic):
+        # No key, scoped or not, is allowed for what is not a topic name (docs/envelope-v1.md §3).
+        if not is_valid_topic_name(topic):
+            return False
+        if isinstance(topic, bytes):
+            topic = topic.decode()
         return not self.topic_scope or any(topic_matches(f, topic) for f in self.topic_scope)
 
 
@@ -253,13 +267,15 @@ class Signer:
 
 
 class _Window:
-    """Highest counter seen and a bitmap of the `size` counters at and below it."""
+    """One stream: highest counter seen, a bitmap of the `size` counters at and below it, and the
+    highest timestamp admitted (what eviction raises the key's watermark to)."""
 
     def __init__(self, size, counter, timestamp_ms):
         self.size = size
         self.bits = bytearray(size // 8)
         self.highest = counter
         self.highest_ts = timestamp_ms
+        self.last_use = 0
         self._set(counter)
 
     def _set(self, c):
@@ -287,31 +303,107 @@ class _Window:
         return True
 
 
+class _KeyState:
+    def __init__(self, watermark):
+        self.watermark = watermark
+        self.streams = {}  # stream id -> _Window
+        self.last_use = 0
+
+
+class ReplayGuard:
+    """Anti-replay state per key id, as docs/envelope-v1.md §4 describes.
+
+    Each key id has its own streams (at most max_streams_per_key, the least recently admitted
+    evicted beyond that) and its own watermark (raised by its own evictions only), so nothing one
+    key does affects another. At most max_keys key ids are tracked; beyond that the least
+    recently admitted key is forgotten and keys tracked afresh start at its watermark.
+    Recency is a tick per admitted message, not dict order, so MicroPython evicts exactly as
+    CPython and C++ do; eviction scans one key's streams, which is cheap at small sizes.
+    """
+
+    def __init__(self, window_size=1024, max_streams_per_key=1024, max_keys=1024):
+        if window_size < 64 or window_size > 65536 or window_size % 64:
+            raise ValueError("window_size must be a multiple of 64 from 64 to 65536")
+        if max_streams_per_key < 1 or max_keys < 1:
+            raise ValueError("max_streams_per_key and max_keys must be at least 1")
+        self.window_size = window_size
+        self.max_streams_per_key = max_streams_per_key
+        self.max_keys = max_keys
+        self._keys = {}  # key id -> _KeyState
+        self._forgotten = -1  # watermark of forgotten keys; timestamps are >= 0
+        self._tick = 0
+        self.evictions = 0
+        self.key_evictions = 0
+
+    def admit(self, key_id, stream_id, counter, timestamp_ms):
+        """Records the message and returns True, or returns False (replayed) changing nothing.
+        Call only for authenticated, fresh messages."""
+        state = self._keys.get(key_id)
+        window = None if state is None else state.streams.get(stream_id)
+        if window is not None:
+            if not window.admit(counter, timestamp_ms):
+                return False
+        else:
+            if timestamp_ms <= (self._forgotten if state is None else state.watermark):
+                return False
+            if state is None:
+                if len(self._keys) >= self.max_keys:
+                    self._forget_key()
+                state = _KeyState(self._forgotten)
+                self._keys[key_id] = state
+            if len(state.streams) >= self.max_streams_per_key:
+                oldest = min(state.streams, key=lambda s: state.streams[s].last_use)
+                evicted = state.streams.pop(oldest)
+                if evicted.highest_ts > state.watermark:
+                    state.watermark = evicted.highest_ts
+                self.evictions += 1
+            window = _Window(self.window_size, counter, timestamp_ms)
+            state.streams[stream_id] = window
+        self._tick += 1
+        window.last_use = self._tick
+        state.last_use = self._tick
+        return True
+
+    def _forget_key(self):
+        oldest = min(self._keys, key=lambda k: self._keys[k].last_use)
+        state = self._keys.pop(oldest)
+        highest = state.watermark
+        for w in state.streams.values():
+            if w.highest_ts > highest:
+                highest = w.highest_ts
+        if highest > self._forgotten:
+            self._forgotten = highest
+        self.key_evictions += 1
+
+    def tracked_streams(self, key_id=None):
+        if key_id is not None:
+            state = self._keys.get(key_id)
+            return 0 if state is None else len(state.streams)
+        return sum(len(s.streams) for s in self._keys.values())
+
+
 class Verifier:
     """Verifies envelopes as the C++ Verifier does, with the same defaults.
 
-    keys: {key_id: bytes or Key}. Replay state is kept per (key id, stream id); when more than
-    max_streams are tracked the least recently used is forgotten and new streams must then be
-    newer than its newest message (see docs/envelope-v1.md).
+    keys: {key_id: bytes or Key}. Replay state is kept per key id, as ReplayGuard describes.
+    A retained message (delivered as retained and signed with the retain flag) may be as old as
+    the larger of max_age_ms and max_retained_age_ms (docs/envelope-v1.md §5).
     """
 
-    def __init__(self, keys, window_size=1024, max_streams=10000, max_age_ms=300000,
+    def __init__(self, keys, window_size=1024, max_streams_per_key=1024, max_age_ms=300000,
                  max_future_skew_ms=60000, allow_older_retained=True,
                  max_retained_age_ms=86400000, max_envelope_size=DEFAULT_MAX_ENVELOPE_SIZE,
-                 clock=None):
+                 clock=None, max_keys=1024):
         self.keys = {}
         for key_id, key in keys.items():
             self.keys[key_id] = key if isinstance(key, Key) else Key(key)
-        self.window_size = window_size
-        self.max_streams = max_streams
+        self.replay_guard = ReplayGuard(window_size, max_streams_per_key, max_keys)
         self.max_age_ms = max_age_ms
         self.max_future_skew_ms = max_future_skew_ms
         self.allow_older_retained = allow_older_retained
         self.max_retained_age_ms = max_retained_age_ms
         self.max_envelope_size = max_envelope_size
         self._clock = clock or now_ms
-        self._streams = {}  # insertion order doubles as LRU order (re-inserted on use)
-        self._watermark = -1
 
     def verify(self, topic, data, retained=False):
         """Returns the verified Envelope, with .topic and .retained added, or raises
@@ -331,27 +423,14 @@ class Verifier:
         retained = bool(retained and env.flags & FLAG_RETAIN)
         max_age = self.max_age_ms
         if retained and self.allow_older_retained:
+            # Only ever wider: the broker's retain flag is not under the MAC (spec §5).
             max_age = max(max_age, self.max_retained_age_ms)
         if now - env.timestamp_ms > max_age:
             raise Rejected(TOO_OLD)
         if env.timestamp_ms - now > self.max_future_skew_ms:
             raise Rejected(FROM_FUTURE)
-        self._admit(env)
+        if not self.replay_guard.admit(env.key_id, env.stream_id, env.counter, env.timestamp_ms):
+            raise Rejected(REPLAYED)
         env.topic = topic
         env.retained = retained
         return env
-
-    def _admit(self, env):
-        ident = (env.key_id, env.stream_id)
-        window = self._streams.pop(ident, None)
-        if window is None:
-            if env.timestamp_ms <= self._watermark:
-                raise Rejected(REPLAYED)
-            if len(self._streams) >= self.max_streams:
-                oldest = next(iter(self._streams))
-                self._watermark = max(self._watermark, self._streams.pop(oldest).highest_ts)
-            self._streams[ident] = _Window(self.window_size, env.counter, env.timestamp_ms)
-            return
-        self._streams[ident] = window  # most recently used last
-        if not window.admit(env.counter, env.timestamp_ms):
-            raise Rejected(REPLAYED)

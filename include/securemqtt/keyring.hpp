@@ -30,7 +30,9 @@ struct KeyOptions {
     std::optional<std::int64_t> not_after_ms;
     /// MQTT topic filters (`+` and `#` allowed) the key may sign for. A message whose arrival
     /// topic matches none of them is rejected as key_not_allowed_for_topic, so one device's key
-    /// cannot speak for another device's topics. Empty: every topic.
+    /// cannot speak for another device's topics. Empty: every topic name. Either way an arrival topic
+    /// that is not a valid topic name (empty, over 65535 bytes, holding `+`, `#` or NUL) is
+    /// rejected as key_not_allowed_for_topic.
     std::vector<std::string> topic_scope;
 };
 

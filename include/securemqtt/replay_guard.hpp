@@ -30,16 +30,26 @@ struct ReplayGuardOptions {
     /// Anti-replay window in counters: a multiple of 64 from 64 to 65536. A message more than
     /// this many counters behind the newest one seen from its stream is rejected as replayed.
     std::size_t window_size = 1024;
-    /// Most (key id, stream id) pairs tracked at once; the least recently used is evicted
-    /// beyond it (see docs/envelope-v1.md, "Replay protection"). At least 1.
-    std::size_t max_streams = 10000;
+    /// Most streams tracked per key id, at least 1. Beyond it the key's least recently admitted
+    /// stream is evicted and raises that key's watermark (docs/envelope-v1.md §4): what one key
+    /// id does never evicts another's streams. A key shared by many senders needs at least as
+    /// many as it has senders live within max_age_ms.
+    std::size_t max_streams_per_key = 1024;
+    /// Most key ids tracked at once, at least 1. Only authenticated messages reach the guard, so
+    /// key ids come from the keyring: set this to at least the number of keys it holds over the
+    /// guard's life. Beyond it the least recently admitted key id is forgotten and raises the
+    /// floor that every key id tracked afresh starts from, so keys then affect each other (fail
+    /// closed: messages may be lost, never accepted twice). See max_memory_bytes().
+    std::size_t max_keys = 1024;
     /// Oldest acceptable timestamp, in ms before now (default 5 minutes).
     std::int64_t max_age_ms = 5 * 60 * 1000;
     /// Furthest a timestamp may be ahead of now, in ms (default 60 seconds).
     std::int64_t max_future_skew_ms = 60 * 1000;
     /// How retained messages are judged.
     RetainedPolicy retained_policy = RetainedPolicy::allow_older;
-    /// Oldest acceptable retained message under allow_older, in ms (default 24 hours).
+    /// Oldest acceptable retained message under allow_older, in ms (default 24 hours). Retained
+    /// rules only ever widen the live limit: below max_age_ms (or a topic's allowance) this has
+    /// no effect, since the delivery's retain flag is not under the MAC (docs/envelope-v1.md §5).
     std::int64_t max_retained_age_ms = 24LL * 60 * 60 * 1000;
 };
 
@@ -57,15 +67,18 @@ struct StreamPosition {
     std::optional<std::int64_t> max_age_ms;
 };
 
-/// Freshness and anti-replay state for all streams a receiver sees.
+/// Freshness and anti-replay state for all streams a receiver sees, kept per key id.
 ///
 /// For each (key id, stream id) it keeps the highest counter accepted and a bitmap of the
 /// window_size counters below it, as IPsec and DTLS do. A message is admitted at most once, so a
 /// QoS 1 redelivery of a message already accepted is rejected as replayed: the application sees
-/// each message once. Memory is bounded by max_streams * bytes_per_stream(). Thread-safe.
+/// each message once. Quotas, eviction and watermarks are per key id, and only an admitted
+/// message counts as a use of its stream, so a rejected one changes nothing. Memory is bounded
+/// by max_memory_bytes(). Thread-safe.
 class SECUREMQTT_EXPORT ReplayGuard {
 public:
-    /// Throws ConfigError when an option is out of range.
+    /// Throws ConfigError when an option is out of range, or when max_memory_bytes() would not
+    /// fit in a size_t.
     explicit ReplayGuard(ReplayGuardOptions options = {});
     ~ReplayGuard();
     ReplayGuard(const ReplayGuard&) = delete;
@@ -82,12 +95,24 @@ public:
     [[nodiscard]] std::optional<RejectReason> check_freshness(const StreamPosition& position,
                                                               std::int64_t now_ms) const noexcept;
 
-    /// Number of streams currently tracked.
+    /// Number of streams currently tracked, over all key ids.
     std::size_t tracked_streams() const;
-    /// Number of streams evicted so far to stay within max_streams.
+    /// Number of streams currently tracked for `key_id`.
+    std::size_t tracked_streams(std::string_view key_id) const;
+    /// Number of key ids currently tracked.
+    std::size_t tracked_keys() const;
+    /// Number of streams evicted so far to stay within max_streams_per_key.
     std::uint64_t evictions() const;
+    /// Number of key ids forgotten so far to stay within max_keys (0 when max_keys is at least
+    /// the keyring's size).
+    std::uint64_t key_evictions() const;
     /// Approximate bytes of memory one tracked stream costs with this guard's window size.
     std::size_t bytes_per_stream() const noexcept;
+    /// Approximate bytes of memory one tracked key id costs besides its streams.
+    std::size_t bytes_per_key() const noexcept;
+    /// Upper bound of the memory the guard's state can take: max_keys * (bytes_per_key() +
+    /// max_streams_per_key * bytes_per_stream()).
+    std::size_t max_memory_bytes() const noexcept;
     /// The options in force.
     const ReplayGuardOptions& options() const noexcept;
 

@@ -40,7 +40,7 @@ for use_module in modes:
         failures.append(("hmac module: " if use_module else "own HMAC: ") + failure)
 for failure in failures:
     print("FAIL", failure)
-print("micropython: %d vectors x %d HMAC implementations: %d failures" % (len(doc["vectors"]), len(modes), len(failures)))
+print("micropython: %d vectors and %d sequences x %d HMAC implementations: %d failures" % (len(doc["vectors"]), len(doc["sequences"]), len(modes), len(failures)))
 `);
 } catch (e) {
   console.error("MicroPython raised:", e.message ?? e);

@@ -29,10 +29,23 @@ def main():
         tag = sm.hmac_sha256(b"Jefe", b"what do ya want for nothing?")
         if tag.hex() != "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843":
             failures.append("RFC 4231 case 2 failed (hmac module: %s)" % use_module)
+    # Too long for the vectors file: the topic-name length limit, for an unscoped key.
+    key = bytes(range(32))
+    longest = "a" * 65535
+    verifier = sm.Verifier({"k": key}, clock=lambda: 1000)
+    if sm.Verifier({"k": key}, clock=lambda: 1000).verify(longest, sm.encode(key, "k", longest, b"x", 1, 1, 1000)) is None:
+        failures.append("a 65535-byte topic was not accepted")
+    try:
+        verifier.verify(longest + "a", sm.encode(key, "k", longest + "a", b"x", 1, 1, 1000))
+        failures.append("a 65536-byte topic was accepted")
+    except sm.Rejected as e:
+        if e.reason != sm.KEY_NOT_ALLOWED_FOR_TOPIC:
+            failures.append("a 65536-byte topic gave " + e.reason)
     count = len(doc["vectors"])
     for failure in failures:
         print("FAIL", failure)
-    print("%d vectors x 2 HMAC implementations: %d failures" % (count, len(failures)))
+    print("%d vectors and %d sequences x 2 HMAC implementations: %d failures"
+          % (count, len(doc["sequences"]), len(failures)))
     return 1 if failures else 0
 
 

@@ -11,7 +11,14 @@ def _h(s):
 
 
 def _make_verifier(sm, doc, vec):
-    cfg = doc["verifier"]
+    cfg = {}
+    for name in doc["verifier"]:
+        cfg[name] = doc["verifier"][name]
+    if "max_envelope_size" in vec:
+        cfg["max_envelope_size"] = vec["max_envelope_size"]
+    own = vec.get("verifier", {})
+    for name in own:
+        cfg[name] = own[name]
     keys = {}
     for k in doc["keys"]:
         keys[k["key_id"]] = sm.Key(_h(k["key_hex"]), k.get("not_before_ms"), k.get("not_after_ms"),
@@ -21,7 +28,8 @@ def _make_verifier(sm, doc, vec):
                        max_future_skew_ms=cfg["max_future_skew_ms"],
                        allow_older_retained=cfg["retained_policy"] == "allow_older",
                        max_retained_age_ms=cfg["max_retained_age_ms"],
-                       max_envelope_size=vec.get("max_envelope_size", cfg["max_envelope_size"]),
+                       max_envelope_size=cfg["max_envelope_size"],
+                       max_streams_per_key=cfg["max_streams_per_key"], max_keys=cfg["max_keys"],
                        clock=lambda: now)
 
 
@@ -63,4 +71,10 @@ def run(sm, doc):
                             fields["flags"] & sm.FLAG_RETAIN != 0)
             if env != _h(vec["envelope_hex"]) or env[-32:] != _h(vec["tag_hex"]):
                 failures.append(name + ": envelope differs")
+    for seq in doc.get("sequences", []):
+        verifier = _make_verifier(sm, doc, seq)
+        for i, st in enumerate(seq["steps"]):
+            got = _outcome(sm, verifier, st["topic"], _h(st["envelope_hex"]), st["retained"])
+            if got != st["expect"]:
+                failures.append("%s, step %d: expected %s, got %s" % (seq["name"], i + 1, st["expect"], got))
     return failures

@@ -44,8 +44,11 @@ def flip(data, index, mask=0x01):
     return bytes(b)
 
 
-def vector(name, description, topic, data, expect, fields=None, retained=False, before=(), **extra):
+def vector(name, description, topic, data, expect, fields=None, retained=False, before=(), verifier=None,
+           **extra):
     v = {"name": name, "description": description, "topic": topic, "retained": retained}
+    if verifier:
+        v["verifier"] = verifier
     if fields is not None:
         key_id, payload, counter, timestamp_ms, retain = fields
         header = sm.encode_header(key_id, STREAM, counter, timestamp_ms, sm.FLAG_RETAIN if retain else 0,
@@ -70,10 +73,81 @@ def vector(name, description, topic, data, expect, fields=None, retained=False, 
 
 
 def accepted(name, description, key_id, topic, payload, counter=1, timestamp_ms=NOW_MS - 1500, retain=False,
-             retained=False, before=()):
+             retained=False, before=(), verifier=None):
     data = envelope(key_id, topic, payload, counter, timestamp_ms, retain=retain)
     return vector(name, description, topic, data, "accept", (key_id, payload, counter, timestamp_ms, retain),
-                  retained=retained, before=before)
+                  retained=retained, before=before, verifier=verifier)
+
+
+def step(key_id, stream_id, counter, timestamp_ms, expect, topic="plant/line-1/temperature"):
+    data = envelope(key_id, topic, b"%d" % counter, counter, timestamp_ms, stream_id=stream_id)
+    return {"topic": topic, "envelope_hex": data.hex(), "retained": False, "expect": expect}
+
+
+def sequences():
+    """Replay state across messages: eviction, the per-key watermark, forgotten keys (spec §4)."""
+    a = "device-a"
+    b = LONG_ID
+    s7 = "sensor-7"
+    s7_topic = "plant/sensor-7/humidity"
+    t = NOW_MS
+    return [
+        {
+            "name": "eviction_raises_only_its_keys_watermark",
+            "description": "max_streams_per_key 2. A third stream of device-a evicts its least recently "
+                           "admitted one (stream 1) and raises device-a's watermark to that stream's highest "
+                           "timestamp, t-3000. Stream 1's messages, and new device-a streams not above the "
+                           "watermark, are then replayed; another key's new stream at the same timestamp is "
+                           "not affected; a device-a message above the watermark is admitted, even from the "
+                           "forgotten stream (tracked anew, evicting stream 2).",
+            "verifier": {"max_streams_per_key": 2},
+            "steps": [
+                step(a, 1, 1, t - 3000, "accept"),
+                step(a, 2, 1, t - 2000, "accept"),
+                step(a, 3, 1, t - 1000, "accept"),
+                step(a, 1, 1, t - 3000, sm.REPLAYED),
+                step(a, 1, 2, t - 3000, sm.REPLAYED),
+                step(a, 4, 1, t - 3000, sm.REPLAYED),
+                step(b, 4, 1, t - 3000, "accept"),
+                step(a, 1, 3, t - 500, "accept"),
+                step(a, 2, 1, t - 2000, sm.REPLAYED),
+                step(a, 3, 2, t - 1000, "accept"),
+            ],
+        },
+        {
+            "name": "rejected_copy_is_not_a_use",
+            "description": "max_streams_per_key 2. A re-injected copy of stream 1's message is rejected and "
+                           "does not make stream 1 recently used: the next new stream still evicts stream 1, "
+                           "and stream 2 keeps its window.",
+            "verifier": {"max_streams_per_key": 2},
+            "steps": [
+                step(a, 1, 1, t - 3000, "accept"),
+                step(a, 2, 1, t - 2000, "accept"),
+                step(a, 1, 1, t - 3000, sm.REPLAYED),
+                step(a, 3, 1, t - 1000, "accept"),
+                step(a, 2, 2, t - 2000, "accept"),
+                step(a, 1, 2, t - 3000, sm.REPLAYED),
+            ],
+        },
+        {
+            "name": "forgotten_key_floor",
+            "description": "max_keys 2. A third key id forgets the least recently admitted key (device-a); "
+                           "the floor of forgotten keys rises to its highest timestamp, t-3000. A key id "
+                           "tracked afresh starts with that floor as its watermark: device-a's old message "
+                           "stays replayed even after device-a is tracked again.",
+            "verifier": {"max_keys": 2},
+            "steps": [
+                step(a, 1, 1, t - 3000, "accept"),
+                step(b, 2, 1, t - 2000, "accept"),
+                step(s7, 3, 1, t - 1000, "accept", topic=s7_topic),
+                step(a, 1, 1, t - 3000, sm.REPLAYED),
+                step(a, 5, 1, t - 2500, "accept"),
+                step(a, 1, 1, t - 3000, sm.REPLAYED),
+                step(b, 2, 1, t - 2000, sm.REPLAYED),
+                step(s7, 3, 2, t - 1000, "accept", topic=s7_topic),
+            ],
+        },
+    ]
 
 
 def build():
@@ -96,6 +170,10 @@ def build():
                  timestamp_ms=NOW_MS - 3600 * 1000, retain=True, retained=True),
         accepted("future_within_skew", "59 s ahead of the receiver, within the 60 s skew.", "device-a", t, b"x",
                  timestamp_ms=NOW_MS + 59000),
+        accepted("retained_with_max_retained_age_below_max_age", "max_retained_age_ms 60 s, below max_age_ms: "
+                 "a retained message 120 s old is judged by the larger of the two and accepted.", "device-a", t,
+                 b"last-known", counter=4, timestamp_ms=NOW_MS - 120000, retain=True, retained=True,
+                 verifier={"max_retained_age_ms": 60000}),
         accepted("reordered_within_window", "Counter 5 after counter 9 of the same stream: inside the window.",
                  "device-a", t, b"late", counter=5,
                  before=[(t, envelope("device-a", t, b"nine", counter=9))]),
@@ -122,6 +200,17 @@ def build():
         vector("key_not_allowed_for_topic", "Key 'sensor-7' signing for another device's topic.",
                "plant/sensor-8/humidity", envelope("sensor-7", "plant/sensor-8/humidity", b"40%"),
                sm.KEY_NOT_ALLOWED_FOR_TOPIC),
+        vector("key_not_allowed_invalid_topic_wildcard", "Unscoped key, MAC over 'plant/+/temperature': "
+               "not a topic name, so no key is allowed for it.", "plant/+/temperature",
+               envelope("device-a", "plant/+/temperature", b"21.5"), sm.KEY_NOT_ALLOWED_FOR_TOPIC),
+        vector("key_not_allowed_invalid_topic_empty", "Unscoped key, MAC over the empty topic.", "",
+               envelope("device-a", "", b"21.5"), sm.KEY_NOT_ALLOWED_FOR_TOPIC),
+        vector("key_not_allowed_invalid_topic_nul", "Unscoped key, MAC over a topic holding a NUL byte.",
+               "plant/\x00/temperature", envelope("device-a", "plant/\x00/temperature", b"21.5"),
+               sm.KEY_NOT_ALLOWED_FOR_TOPIC),
+        vector("key_not_allowed_invalid_topic_scoped", "Scoped key ('plant/sensor-7/#'), MAC over "
+               "'plant/sensor-7/#', which the filter would match were it a topic name.", "plant/sensor-7/#",
+               envelope("sensor-7", "plant/sensor-7/#", b"40%"), sm.KEY_NOT_ALLOWED_FOR_TOPIC),
         vector("bad_mac_payload_bit", "Payload bit flipped.", t, flip(base, len(base) - 33), sm.BAD_MAC),
         vector("bad_mac_tag_bit", "Tag bit flipped.", t, flip(base, len(base) - 1), sm.BAD_MAC),
         vector("bad_mac_timestamp_changed", "Timestamp altered by 1 ms.", t, flip(base, 6 + 8 + 16 + 7), sm.BAD_MAC),
@@ -135,6 +224,10 @@ def build():
                envelope("device-a", t, b"21.5", timestamp_ms=NOW_MS - 3600 * 1000, retain=True), sm.TOO_OLD),
         vector("too_old_retained_without_flag", "Delivered as retained but not signed with the retain flag.", t,
                envelope("device-a", t, b"21.5", timestamp_ms=NOW_MS - 3600 * 1000), sm.TOO_OLD, retained=True),
+        vector("too_old_retained_beyond_both_ages", "max_retained_age_ms 60 s: a retained message 300.001 s "
+               "old is beyond both it and max_age_ms.", t,
+               envelope("device-a", t, b"21.5", timestamp_ms=NOW_MS - 300001, retain=True), sm.TOO_OLD,
+               retained=True, verifier={"max_retained_age_ms": 60000}),
         vector("from_future", "60.001 s ahead of now: beyond max_future_skew_ms.", t,
                envelope("device-a", t, b"21.5", timestamp_ms=NOW_MS + 60001), sm.FROM_FUTURE),
         vector("replayed", "The same envelope a second time (e.g. a QoS 1 redelivery).", t, base, sm.REPLAYED,
@@ -149,12 +242,15 @@ def build():
         "format": "securemqtt envelope v1 test vectors",
         "spec": "docs/envelope-v1.md",
         "procedure": "For each vector: a fresh verifier holding every key in 'keys' with the 'verifier' "
-                     "options (a vector's own max_envelope_size overrides) and a clock fixed at now_ms; "
+                     "options (a vector's own max_envelope_size, and the entries of its own 'verifier', "
+                     "override them) and a clock fixed at now_ms; "
                      "verify each 'before' envelope in order (each must be accepted), then verify "
                      "envelope_hex as received on 'topic' with the MQTT retain flag 'retained'. The "
                      "result must be 'accept' or the named rejection reason. Where 'fields' are given, "
                      "encoding them with the key must give header_hex, mac_input_hex, tag_hex and "
-                     "envelope_hex exactly. u64 values are strings (decimal; stream_id hex).",
+                     "envelope_hex exactly. u64 values are strings (decimal; stream_id hex). For each "
+                     "sequence: a fresh verifier set up the same way with the sequence's 'verifier' "
+                     "overrides; verify its steps in order, each giving its own 'expect'.",
         "verifier": {
             "now_ms": str(NOW_MS),
             "max_age_ms": 300000,
@@ -162,10 +258,13 @@ def build():
             "retained_policy": "allow_older",
             "max_retained_age_ms": 86400000,
             "window_size": 1024,
+            "max_streams_per_key": 1024,
+            "max_keys": 1024,
             "max_envelope_size": sm.DEFAULT_MAX_ENVELOPE_SIZE,
         },
         "keys": KEYS,
         "vectors": vs,
+        "sequences": sequences(),
     }
 
 
