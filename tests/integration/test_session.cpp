@@ -60,6 +60,18 @@ struct BrokerFixture {
     int port = 0;
 };
 
+BrokerFixture& broker();
+const BrokerFixture& broker_for_restart() { return broker(); }
+
+// Stops the shared broker and starts it again on the same port (for tests of connection loss).
+void broker_command(const std::string& action) {
+    const BrokerFixture& b = broker_for_restart();
+    std::string cmd = std::string(SECUREMQTT_PYTHON) + " " + shell_quote(SECUREMQTT_SOURCE_DIR "/scripts/local_broker.py") +
+                      " " + action + " " + shell_quote(b.dir.string());
+    if (action == "start") cmd += " --port " + std::to_string(b.port);
+    REQUIRE(std::system((cmd + " > /dev/null").c_str()) == 0);
+}
+
 BrokerFixture& broker() {
     static BrokerFixture b;
     return b;
@@ -519,3 +531,32 @@ TEST_CASE("the logger never sees key material or envelopes, even at debug level"
         CHECK(line.find("PRIVATE KEY") == std::string::npos);
     }
 }
+
+TEST_CASE("after a connection loss, disconnect() stops the reconnection attempts", "[session][integration][fault]") {
+    std::vector<std::string> log;
+    std::mutex log_mutex;
+    SessionOptions o = options_for("device-1", &log, &log_mutex);
+    o.reconnect_min = std::chrono::seconds(1);
+    o.reconnect_max = std::chrono::seconds(1);
+    SecureSession session(std::move(o));
+    session.connect();
+    broker_command("stop");
+    const auto attempts = [&] {
+        std::lock_guard<std::mutex> lock(log_mutex);
+        return std::count_if(log.begin(), log.end(), [](const std::string& l) {
+            return l.find("reconnection attempt") != std::string::npos;
+        });
+    };
+    for (int spins = 0; spins < 6000 && attempts() < 2; ++spins) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(attempts() >= 2);  // it was trying, once a second
+    session.disconnect();
+    const auto after_disconnect = attempts();
+    broker_command("start");
+    std::this_thread::sleep_for(std::chrono::seconds(3));  // three reconnect intervals
+    CHECK_FALSE(session.is_connected());
+    CHECK(session.stats().reconnects == 0);
+    CHECK(attempts() <= after_disconnect + 1);  // at most the attempt already under way
+    session.connect();  // and connecting again by hand still works
+    CHECK(session.is_connected());
+}
+
