@@ -215,12 +215,17 @@ def hand_over_in_place(directory, user, groups):
     certs, data = os.path.join(directory, "certs"), os.path.join(directory, "data")
     if not user_can(user, groups, "-x", certs, "-a", "-x", data):
         return False
-    for name in BROKER_FILES:
-        path = os.path.join(directory, name)
-        if os.path.exists(path):
-            os.chown(path, user.pw_uid, user.pw_gid)
-    for path in [data] + [os.path.join(data, e) for e in os.listdir(data)]:
-        os.chown(path, user.pw_uid, user.pw_gid)
+    # Mosquitto's user can write in DIR/data: never follow a link it may have put there, and
+    # hand over regular files only.
+    for path in [os.path.join(directory, name) for name in BROKER_FILES] + \
+            [os.path.join(data, e) for e in os.listdir(data)]:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+    os.chown(data, user.pw_uid, user.pw_gid, follow_symlinks=False)
     checks = ["-w", data]
     for name in BROKER_FILES:
         if os.path.exists(os.path.join(directory, name)):

@@ -155,6 +155,32 @@ class FromA0700Directory(unittest.TestCase):
         round_trip(self, directory, topic="devices/device-1/again")
 
 
+class NeverFollowsLinks(unittest.TestCase):
+    """As root, local_broker.py hands DIR/data to Mosquitto's user when that user can reach it.
+    A link that user planted there must never make root change the owner of its target."""
+
+    def test_a_link_planted_in_the_data_directory_never_gets_its_target_chowned(self):
+        top = tempfile.mkdtemp(prefix="securemqtt-open-")
+        self.addCleanup(shutil.rmtree, top, True)
+        os.chmod(top, 0o755)  # reachable by Mosquitto's user: DIR is used in place
+        checkout = copy_checkout(os.path.join(top, "securemqtt"))
+        directory = os.path.join(top, "dir")
+        self.addCleanup(broker, "stop", checkout, directory)
+        out = broker("start", checkout, directory, "--clients", "device-1,monitor")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(broker("stop", checkout, directory).returncode, 0)
+        fd, target = tempfile.mkstemp(prefix="securemqtt-link-target-")  # root's, mode 0600
+        os.close(fd)
+        self.addCleanup(os.remove, target)
+        before = os.stat(target)
+        os.symlink(target, os.path.join(directory, "data", "planted"))
+        out = broker("start", checkout, directory, "--clients", "device-1,monitor")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        after = os.stat(target)
+        self.assertEqual((after.st_uid, after.st_gid, after.st_mode), (before.st_uid, before.st_gid, before.st_mode))
+        round_trip(self, directory)
+
+
 class AsAnUnprivilegedUser(unittest.TestCase):
     """An unprivileged user with the packages installed runs the broker from a copy of the
     checkout in its own 0700 home: nothing changes user, the broker runs as that user."""
