@@ -114,9 +114,11 @@ struct SecureSession::Impl {
     void request_reconnect() noexcept;
     void stop_reconnecting() noexcept;
     bool still_wanted() noexcept;
+    void set_wanted(bool wanted) noexcept;
     std::mutex reconnect_mutex;
     std::condition_variable reconnect_cv;
-    bool reconnect_wanted = false;  // a loss happened and no disconnect() came since
+    bool session_wanted = false;    // connect() was called and disconnect() was not since
+    bool reconnect_wanted = false;  // a loss happened while the session was wanted
     bool reconnect_stop = false;    // the session is being destroyed
     std::thread reconnector;
 
@@ -220,6 +222,10 @@ void SecureSession::Impl::note_unrouted(const std::string& topic) noexcept {
 }
 
 void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
+    // A client replaced by reload() fails what it still held; reload() carried those over to
+    // the new client, whose outcome counts. (Null while the session ends.)
+    const auto client = session.current();
+    if (!client || tok.get_client() != client.get()) return;
     session.publish_failures.fetch_add(1, std::memory_order_relaxed);
     std::string what = "a publish";
     if (const auto* delivery = dynamic_cast<const mqtt::delivery_token*>(&tok)) {
@@ -261,7 +267,7 @@ void SecureSession::Impl::on_connected(const std::string& cause) noexcept {
     log(LogLevel::info, "reconnected to " + options.server_uri + (cause.empty() ? "" : " (" + cause + ")"));
     // A broker that kept our session also kept the subscriptions; subscribing again is
     // harmless, and needed when it did not (Paho does not restore them).
-    (void)restore_subscriptions(*current());
+    if (const auto client = current()) (void)restore_subscriptions(*client);  // null while the session ends
 }
 
 void SecureSession::Impl::on_connection_lost(const std::string& cause) noexcept {
@@ -274,7 +280,8 @@ void SecureSession::Impl::on_connection_lost(const std::string& cause) noexcept 
 void SecureSession::Impl::request_reconnect() noexcept {
     try {
         std::lock_guard<std::mutex> lock(reconnect_mutex);
-        if (reconnect_stop) return;
+        // A loss reported after disconnect() (Paho's thread may be late) starts nothing.
+        if (reconnect_stop || !session_wanted) return;
         reconnect_wanted = true;
         if (!reconnector.joinable()) reconnector = std::thread([this] { reconnect_loop(); });
     } catch (const std::exception& e) {  // no thread to be had: say so, the session stays down
@@ -282,6 +289,11 @@ void SecureSession::Impl::request_reconnect() noexcept {
         return;
     }
     reconnect_cv.notify_all();
+}
+
+void SecureSession::Impl::set_wanted(bool wanted) noexcept {
+    std::lock_guard<std::mutex> lock(reconnect_mutex);
+    session_wanted = wanted;
 }
 
 bool SecureSession::Impl::still_wanted() noexcept {
@@ -322,13 +334,13 @@ void SecureSession::Impl::reconnect_loop() noexcept {
                     done = client->connect(make_connect_options())->wait_for(options.connect_timeout);
                     if (!done) {
                         client->disconnect()->wait_for(std::chrono::milliseconds(500));
-                        log(LogLevel::info, "reconnection attempt " + std::to_string(attempt) + " to " + options.server_uri +
-                                                " got no answer; next in " + std::to_string(next.count()) + " s");
+                        log(LogLevel::warning, "reconnection attempt " + std::to_string(attempt) + " to " + options.server_uri +
+                                                   " got no answer; next in " + std::to_string(next.count()) + " s");
                     }
                 }
             } catch (const std::exception& e) {
-                log(LogLevel::info, "reconnection attempt " + std::to_string(attempt) + " to " + options.server_uri +
-                                        " failed: " + e.what() + "; next in " + std::to_string(next.count()) + " s");
+                log(LogLevel::warning, "reconnection attempt " + std::to_string(attempt) + " to " + options.server_uri +
+                                           " failed: " + e.what() + "; next in " + std::to_string(next.count()) + " s");
             }
             lock.lock();
             if (done) reconnect_wanted = false;
@@ -422,9 +434,12 @@ void SecureSession::Impl::prepare_tls() {
         files.push_back(std::make_unique<detail::CredentialFile>(what, pem));
         return files.back()->path();
     };
-    ca_file = path_for("CA file", options.tls.ca_file, detail::trust_store_pem(options.tls));  // CRLs after the CAs
-    cert_file = path_for("client certificate", options.tls.cert_file, options.tls.cert_pem);
+    // Everything is made before any member changes: a failure half-way leaves the paths the
+    // current client uses (and their files) as they were.
+    std::string ca = path_for("CA file", options.tls.ca_file, detail::trust_store_pem(options.tls));  // CRLs after the CAs
+    std::string cert = path_for("client certificate", options.tls.cert_file, options.tls.cert_pem);
     // Paho would keep unwiped copies of a passphrase: give it the key decrypted, in memory.
+    std::string key;
     bool unlocked = false;
     if (!options.tls.key_passphrase.empty()) {
         const detail::SecureBuffer pem =
@@ -432,11 +447,14 @@ void SecureSession::Impl::prepare_tls() {
         const std::string_view text(reinterpret_cast<const char*>(pem.data()), pem.size());
         if (auto file = detail::CredentialFile::in_memory("client key", text)) {
             files.push_back(std::move(file));
-            key_file = files.back()->path();
+            key = files.back()->path();
             unlocked = true;
         }
     }
-    if (!unlocked) key_file = path_for("client key", options.tls.key_file, options.tls.key_pem);
+    if (!unlocked) key = path_for("client key", options.tls.key_file, options.tls.key_pem);
+    ca_file = std::move(ca);
+    cert_file = std::move(cert);
+    key_file = std::move(key);
     key_unlocked = unlocked;
     credential_files = std::move(files);
     std::lock_guard<std::mutex> lock(mutex);  // preflight() reads it from any thread
@@ -511,7 +529,13 @@ void SecureSession::connect() {
     std::lock_guard<std::mutex> lifecycle(s.lifecycle);
     const auto client = s.current();
     if (client->is_connected()) return;
-    s.connect_client(*client);
+    s.set_wanted(true);
+    try {
+        s.connect_client(*client);
+    } catch (...) {
+        s.set_wanted(false);
+        throw;
+    }
 }
 
 void SecureSession::reload(std::optional<TlsOptions> tls) {
@@ -553,14 +577,27 @@ void SecureSession::reload(std::optional<TlsOptions> tls) {
     }
     std::size_t carried = 0;
     for (const auto& token : old->get_pending_delivery_tokens()) {
-        if (const auto msg = token->get_message()) {
-            fresh->publish(msg);
+        const auto msg = token->get_message();
+        if (!msg) continue;
+        try {
+            fresh->publish(msg, nullptr, s.publish_listener);
             ++carried;
+        } catch (const mqtt::exception& e) {  // e.g. the new buffer is full: counted, said
+            s.publish_failures.fetch_add(1, std::memory_order_relaxed);
+            s.log(LogLevel::error, "reload: publish to '" + msg->get_topic() + "' could not be carried over: " + e.what());
         }
     }
     s.log(LogLevel::info, "reload: new TLS credentials for " + s.report.client_subject +
                               (carried ? ", " + std::to_string(carried) + " unacknowledged message(s) carried over" : ""));
-    if (was_connected) s.connect_client(*fresh);
+    if (!was_connected) return;
+    try {
+        s.connect_client(*fresh);
+    } catch (...) {
+        // The broker was reachable a moment ago: keep trying with the new credentials, as after
+        // any loss, and tell the caller this attempt failed.
+        if (s.options.auto_reconnect) s.request_reconnect();
+        throw;
+    }
 }
 
 void SecureSession::disconnect(std::chrono::milliseconds timeout) {
@@ -568,6 +605,7 @@ void SecureSession::disconnect(std::chrono::milliseconds timeout) {
     std::lock_guard<std::mutex> lifecycle(s.lifecycle);
     {
         std::lock_guard<std::mutex> lock(s.reconnect_mutex);
+        s.session_wanted = false;
         s.reconnect_wanted = false;  // the reconnection loop, if any, goes back to waiting
     }
     s.reconnect_cv.notify_all();

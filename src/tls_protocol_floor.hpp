@@ -10,9 +10,12 @@ namespace securemqtt::detail {
 /// minimum, whatever cipher list it is given. Paho creates its SSL_CTX itself and ignores its
 /// own version setting on OpenSSL 3; this is the only lever that reaches it.
 ///
-/// Process-wide: it replaces the `system_default` section the system's configuration set, for
-/// every TLS user in the process (docs/tls.md). Idempotent and thread-safe; throws TlsError if
-/// OpenSSL refuses the configuration (and tries again on the next call).
+/// Only ever raises: when the system's configuration already gives new contexts TLS 1.2 and
+/// security level 2 or more, nothing is loaded; otherwise each of the two is the stricter of
+/// the system's and the floor's. Process-wide: loading replaces the `system_default` section the
+/// system's configuration set (its other settings too), for every TLS user in the process
+/// (docs/tls.md). Idempotent and thread-safe; throws TlsError if OpenSSL refuses the
+/// configuration (and tries again on the next call).
 void enforce_tls_protocol_floor();
 
 }  // namespace securemqtt::detail

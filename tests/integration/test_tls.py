@@ -366,6 +366,22 @@ class TlsFloor(unittest.TestCase):
                          "secure_publisher: TLS: a cipher list (--ciphers) applies to TLS 1.2 only and would be "
                          "ignored with a TLS 1.3 floor (--tls-version tlsv1.3); give one or the other")
 
+    def test_a_stricter_system_policy_is_never_lowered_by_the_floor(self):
+        # The system's configuration asks for TLS 1.3 and security level 3: the session must not
+        # bring the process down to its own floor of TLS 1.2 and level 2.
+        port, _ = self.serve("-tls1_2")
+        conf = os.path.join(broker.dir, "strict-openssl.cnf")
+        with open(conf, "w") as f:
+            f.write(PERMISSIVE_OPENSSL_CONF.replace("MinProtocol = TLSv1", "MinProtocol = TLSv1.3")
+                    .replace("DEFAULT@SECLEVEL=0", "DEFAULT:@SECLEVEL=3"))
+        cert, key = broker.cert("device-1")
+        out = run([tool("securemqtt_tls_floor_probe"), str(port), "DEFAULT", os.path.join(broker.certs, "ca.pem"),
+                   cert, key], env=dict(os.environ, OPENSSL_CONF=conf))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.splitlines()
+        self.assertRegex(lines[0], r"^before: refused \(")  # the system policy refuses TLS 1.2
+        self.assertRegex(lines[1], r"^after: refused \(")   # and still does with a session
+
     def test_once_a_session_exists_no_tls_client_in_the_process_goes_below_1_2(self):
         # A client built as Paho builds its context, with a list that allows TLS 1.1: the floor
         # is the process-wide OpenSSL configuration's, not the cipher string's.
