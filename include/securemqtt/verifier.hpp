@@ -32,6 +32,11 @@ class KeyCache;
 /// as long as the longest connection you expect. Replay protection is unchanged (counters are
 /// checked as usual), but a receiver that starts afresh accepts a captured will of that age
 /// once, as it does a retained message.
+///
+/// The allowance applies to every message on a matching topic, not only to wills (the
+/// envelope does not mark a will as such): someone who can hold back a message on such a topic
+/// may deliver it that late. Give wills topics of their own (e.g. "devices/+/will"), never the
+/// topics live readings or commands use.
 struct AgeAllowance {
     std::string filter;         ///< a valid topic filter
     std::int64_t max_age_ms = 0;  ///< oldest acceptable timestamp, in ms before now
