@@ -72,6 +72,19 @@ class Broker:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def log_text(self):
+        """Mosquitto's log so far (in its runtime directory when it has one)."""
+        home = self.dir
+        record = os.path.join(self.dir, "mosquitto.runtime")
+        if os.path.exists(record):
+            with open(record) as f:
+                home = f.read().strip() or self.dir
+        try:
+            with open(os.path.join(home, "data", "mosquitto.log"), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
     def cert(self, name):
         return os.path.join(self.certs, name + ".pem"), os.path.join(self.certs, name + ".key")
 

@@ -7,6 +7,7 @@ messages injected by a client that holds valid TLS credentials."""
 import os
 import signal
 import subprocess
+import threading
 import time
 import unittest
 
@@ -184,31 +185,42 @@ class LastWill(unittest.TestCase):
         # The subscriber accepts readings up to 2 s old, wills up to an hour.
         sub = cpp_sub([status], 2, wait=TIMEOUT * 4, extra=["--max-age", "2", "--will-max-age", "devices/+/status=3600"])
         pub = subprocess.Popen(
-            [program("secure_publisher"), "-l", "-t", "devices/device-1/data", "-k", "1", "-q", "1",
+            [program("secure_publisher"), "-i", "will-pub", "-l", "-t", "devices/device-1/data", "-k", "1", "-q", "1",
              "--will-topic", status, "--will-payload", "offline", "--will-qos", "1"] +
             broker.tls_flags("device-1") + broker.key_flags("device-1") + ["-d"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         lines = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(pub.stderr.readline, "")), daemon=True)
+        reader.start()
 
-        def wait_for(text):
-            while not any(text in l for l in lines):
-                line = pub.stderr.readline()
-                self.assertTrue(line, "publisher ended early:\n" + "".join(lines))
-                lines.append(line)
+        def wait_for(text, count=1):
+            deadline = time.monotonic() + TIMEOUT * 2  # a hang guard only
+            while sum(text in l for l in list(lines)) < count:
+                self.assertIsNone(pub.poll(), "publisher ended early:\n" + "".join(lines))
+                self.assertLess(time.monotonic(), deadline, "no '%s' from the publisher:\n%s" % (text, "".join(lines)))
+                time.sleep(0.05)
 
         try:
             wait_for("connected to")
             time.sleep(3)  # the connection, and so its will, is now older than --max-age
-            os.kill(pub.pid, signal.SIGSTOP)  # silent past 1.5 keep-alives: the broker drops it, sends will 1
-            time.sleep(4)
-            os.kill(pub.pid, signal.SIGCONT)
+            # Silent past 1.5 keep-alives: the broker drops the connection and sends will 1. The
+            # publisher is stopped until the broker has said so, then notices and reconnects.
+            dropped = "Client will-pub has exceeded timeout"
+            os.kill(pub.pid, signal.SIGSTOP)
+            try:
+                deadline = time.monotonic() + TIMEOUT * 2  # a hang guard only
+                while dropped not in broker.log_text():
+                    self.assertLess(time.monotonic(), deadline, "the broker never dropped the stopped publisher")
+                    time.sleep(0.1)
+            finally:
+                os.kill(pub.pid, signal.SIGCONT)
             wait_for("reconnected")  # a new connection, with a will signed for it
             time.sleep(3)
         finally:
             pub.kill()  # dies without DISCONNECT: the broker sends will 2
             pub.wait()
         rc, out, err = sub.finish(timeout=TIMEOUT * 4)
-        self.assertEqual(rc, 0, err)
+        self.assertEqual(rc, 0, err + "\npublisher:\n" + "".join(lines))
         self.assertEqual(out.splitlines(), [status + " offline"] * 2)
         self.assertNotIn("rejected", err)
 
