@@ -32,6 +32,8 @@ void usage() {
                  "  --max-age SECONDS      oldest acceptable message (default 300)\n"
                  "  --will-max-age FILTER=SECONDS  messages on topics matching FILTER (Last Will\n"
                  "                         topics) may be this old (repeatable)\n"
+                 "  --replay-store FILE    keep replay state in this SQLite file, so that nothing\n"
+                 "                         delivered before a restart is delivered after it\n"
               << cli::session_usage() << cli::tls_usage();
 }
 
