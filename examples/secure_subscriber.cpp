@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
         int received = 0;
         securemqtt::SecureSession session(cli::session_options(o));
         session.on_rejected([](std::string_view topic, securemqtt::RejectReason reason) {
-            std::cerr << "rejected: " << securemqtt::to_string(reason) << " on topic '" << topic << "'" << std::endl;
+            // One insertion per line: log lines from other threads must not land inside it.
+            std::cerr << "rejected: " + std::string(securemqtt::to_string(reason)) + " on topic '" + std::string(topic) + "'\n";
         });
         const auto handler = [&](const securemqtt::Message& m) {
             std::lock_guard<std::mutex> lock(mutex);

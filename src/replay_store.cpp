@@ -53,12 +53,14 @@ public:
                                        nullptr);
         db_.reset(raw);  // closed even when opening failed
         if (rc != SQLITE_OK) fail(raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
-        sqlite3_busy_timeout(db_.get(), 5000);
         // A write-protected file opens read-only without an error: refuse it now, not at the
         // first confirmation.
         if (sqlite3_db_readonly(db_.get(), "main") == 1) fail("opened read-only (no write permission)");
         // WAL survives a process crash with synchronous=NORMAL; see docs/security.md for what a
         // power loss costs.
+        // One process owns the file: locks are taken once, not per transaction (WAL then needs
+        // no shared-memory index), and a second subscriber on the same file fails at start-up.
+        exec("PRAGMA locking_mode=EXCLUSIVE");
         exec("PRAGMA journal_mode=WAL");
         exec("PRAGMA synchronous=NORMAL");
         check_integrity();
@@ -190,8 +192,10 @@ private:
 
     void exec(const char* sql) {
         char* message = nullptr;
-        if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &message) != SQLITE_OK) {
-            const std::string cause = message ? message : sqlite3_errmsg(db_.get());
+        const int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &message);
+        if (rc != SQLITE_OK) {
+            const std::string cause = rc == SQLITE_BUSY ? std::string("in use by another replay guard or process")
+                                                        : message ? message : sqlite3_errmsg(db_.get());
             sqlite3_free(message);
             fail(cause);
         }
@@ -200,6 +204,7 @@ private:
     void check_integrity() {
         Stmt s = prepare("PRAGMA quick_check");
         const int rc = sqlite3_step(s.get());
+        if (rc == SQLITE_BUSY) fail("in use by another replay guard or process");
         if (rc != SQLITE_ROW) fail(sqlite3_errmsg(db_.get()));
         const auto* result = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0));
         if (result == nullptr || std::strcmp(result, "ok") != 0) {

@@ -132,6 +132,7 @@ TEST_CASE("evictions and the watermark they raise survive a reopen", "[replay_st
         CHECK(g.evictions() == 1);
         CHECK(g.tracked_streams("k") == 2);
     }
+    o.store = nullptr;  // closes the first run's file
     o.store = open_replay_store(file);
     ReplayGuard g(o);
     CHECK(g.tracked_streams("k") == 2);
@@ -153,6 +154,7 @@ TEST_CASE("a forgotten key's floor survives a reopen", "[replay_store]") {
         REQUIRE(handled(g, at(1, 1, now, "b")));  // forgets "a": floor now - 1000
         CHECK(g.key_evictions() == 1);
     }
+    o.store = nullptr;  // closes the first run's file
     o.store = open_replay_store(file);
     ReplayGuard g(o);
     CHECK(g.admit(at(1, 1, now - 1000, "a"), now) == RejectReason::replayed);
@@ -168,6 +170,7 @@ TEST_CASE("a stream saved with another window size is forgotten safely at reopen
         ReplayGuard g(o);
         REQUIRE(handled(g, at(5, 1, now - 10)));
     }
+    o.store = nullptr;  // closes the first run's file
     o.store = open_replay_store(file);
     o.window_size = 128;
     ReplayGuard g(o);
@@ -223,6 +226,12 @@ TEST_CASE("a store file that cannot be used is a ConfigError naming it", "[repla
     SECTION("a place no one can write") {
         const std::string file = "/proc/securemqtt-replay.db";
         CHECK(config_error_of(file).find("'" + file + "'") != std::string::npos);
+    }
+    SECTION("a file another guard has open") {
+        const std::string file = dir.file("busy.db");
+        ReplayGuard owner(with_store(file));
+        const std::string what = config_error_of(file);
+        CHECK(what == "replay store '" + file + "': in use by another replay guard or process");
     }
     SECTION("redis is not supported yet") {
         const std::string what = [] {

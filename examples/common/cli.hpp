@@ -215,7 +215,7 @@ inline securemqtt::SessionOptions session_options(const Options& o) {
     }
     const bool debug = o.debug;
     s.logger = [debug](securemqtt::LogLevel level, std::string_view message) {
-        if (debug || level >= securemqtt::LogLevel::warning) std::cerr << message << '\n';
+        if (debug || level >= securemqtt::LogLevel::warning) std::cerr << std::string(message) + '\n';  // one write: lines from other threads stay whole
     };
     // A scope for a key id that is not loaded would leave the intended key unscoped: refuse it.
     for (const auto& scope : o.scopes) {
