@@ -5,6 +5,7 @@ include_guard(GLOBAL)
 find_package(Threads REQUIRED)
 find_package(OpenSSL 3.0 REQUIRED COMPONENTS Crypto SSL)
 find_package(PahoMqttCpp CONFIG REQUIRED)
+find_package(SQLite3 REQUIRED)  # the durable replay store (src/replay_store.cpp)
 
 include(SecureMqttPahoTarget)
 securemqtt_resolve_paho_target(SECUREMQTT_PAHO_TARGET)

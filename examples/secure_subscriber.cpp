@@ -32,6 +32,8 @@ void usage() {
                  "  --max-age SECONDS      oldest acceptable message (default 300)\n"
                  "  --will-max-age FILTER=SECONDS  messages on topics matching FILTER (Last Will\n"
                  "                         topics) may be this old (repeatable)\n"
+                 "  --replay-store FILE    keep replay state in this SQLite file, so that nothing\n"
+                 "                         delivered before a restart is delivered after it\n"
               << cli::session_usage() << cli::tls_usage();
 }
 
@@ -47,7 +49,8 @@ int main(int argc, char** argv) {
         int received = 0;
         securemqtt::SecureSession session(cli::session_options(o));
         session.on_rejected([](std::string_view topic, securemqtt::RejectReason reason) {
-            std::cerr << "rejected: " << securemqtt::to_string(reason) << " on topic '" << topic << "'" << std::endl;
+            // One insertion per line: log lines from other threads must not land inside it.
+            std::cerr << "rejected: " + std::string(securemqtt::to_string(reason)) + " on topic '" + std::string(topic) + "'\n";
         });
         const auto handler = [&](const securemqtt::Message& m) {
             std::lock_guard<std::mutex> lock(mutex);

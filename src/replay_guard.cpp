@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <securemqtt/replay_guard.hpp>
 
+#include <securemqtt/replay_store.hpp>
+
 #include <algorithm>
 #include <functional>
 #include <limits>
@@ -49,6 +51,9 @@ struct KeyState {
     std::int64_t watermark_ms;
     StreamList streams;  // most recently admitted first
     std::unordered_map<std::uint64_t, StreamList::iterator, StreamIdHash> index;
+    // With a store only: each stream's confirmed state (what the store holds), made at the
+    // stream's first confirmation. The windows above also hold reserved counters.
+    std::unique_ptr<std::unordered_map<std::uint64_t, Stream>> durable;
 };
 
 using KeyList = std::list<KeyState>;
@@ -130,6 +135,12 @@ struct ReplayGuard::Impl {
         // raises the watermark only to a point freshness already rejects, so normal eviction
         // costs nothing.
         key.watermark_ms = std::max(key.watermark_ms, victim.highest_timestamp_ms);
+        if (store) {
+            // A failed write leaves the stream's row, which is loaded again and protects as
+            // before; nothing is reopened.
+            if (!store->erase_stream(key.key_id, victim.stream_id, key.watermark_ms)) ++store_failures;
+            if (key.durable) key.durable->erase(victim.stream_id);
+        }
         key.index.erase(victim.stream_id);
         key.streams.pop_back();
         ++evictions;
@@ -141,6 +152,7 @@ struct ReplayGuard::Impl {
         std::int64_t highest = victim.watermark_ms;
         for (const Stream& s : victim.streams) highest = std::max(highest, s.highest_timestamp_ms);
         forgotten_keys_floor_ms = std::max(forgotten_keys_floor_ms, highest);
+        if (store && !store->erase_key(victim.key_id, forgotten_keys_floor_ms)) ++store_failures;
         const auto range = key_index.equal_range(victim.hash);
         for (auto it = range.first; it != range.second; ++it) {
             if (&*it->second == &victim) {
@@ -185,6 +197,109 @@ struct ReplayGuard::Impl {
         return true;
     }
 
+    // With a store: a message signed with the retain flag must not be older than the newest one
+    // admitted on its topic, or a captured old retained state could be put back.
+    bool retained_rolls_back(const StreamPosition& pos) const {
+        if (!pos.signed_retained) return false;
+        const auto it = retained_topics.find(std::string(pos.topic));
+        return it != retained_topics.end() && pos.timestamp_ms < it->second;
+    }
+
+    std::optional<RejectReason> admit_with_store(const StreamPosition& pos) {
+        if (retained_rolls_back(pos)) return RejectReason::replayed;
+        std::string topic;
+        if (pos.signed_retained) topic.assign(pos.topic);  // may throw: before any change
+        if (auto reason = admit(pos)) return reason;
+        if (pos.signed_retained) {
+            std::int64_t& newest = retained_topics.try_emplace(std::move(topic), pos.timestamp_ms).first->second;
+            newest = std::max(newest, pos.timestamp_ms);
+        }
+        return std::nullopt;
+    }
+
+    // Writes a confirmed message's stream to the store; see ReplayGuard::confirm().
+    bool confirm(const StreamPosition& pos) {
+        const auto key = find_key(pos.key_id);
+        // A key or stream forgotten since the message was admitted raised the floor or the
+        // watermark to at least its timestamp, in the store too: nothing left to write.
+        if (key == keys.end() || key->index.find(pos.stream_id) == key->index.end()) return true;
+        if (!key->durable) key->durable = std::make_unique<std::unordered_map<std::uint64_t, Stream>>();
+        auto [it, fresh] = key->durable->try_emplace(pos.stream_id);
+        Stream& d = it->second;
+        if (fresh) {
+            d.stream_id = pos.stream_id;
+            d.highest_timestamp_ms = std::numeric_limits<std::int64_t>::min();
+            try {
+                d.bits.reset(new std::uint64_t[words]());
+            } catch (...) {
+                key->durable->erase(it);
+                throw;
+            }
+        }
+        if (!record(d, pos.counter, pos.timestamp_ms)) return true;  // confirmed before
+        scratch.key_id.assign(key->key_id);
+        scratch.stream_id = d.stream_id;
+        scratch.highest = d.highest;
+        scratch.highest_timestamp_ms = d.highest_timestamp_ms;
+        scratch.window.assign(d.bits.get(), d.bits.get() + words);
+        scratch.last_used = ++last_used;
+        bool ok = store->save_stream(scratch);
+        if (pos.signed_retained) ok = store->save_retained(pos.topic, pos.timestamp_ms) && ok;
+        if (!ok) ++store_failures;
+        return ok;
+    }
+
+    // Rebuilds the state from the store, in the order of last use, enforcing today's quotas.
+    void load() {
+        StoredReplayState state = store->load();
+        forgotten_keys_floor_ms = state.floor_ms;
+        const auto key_for = [&](const std::string& id, std::int64_t watermark) {
+            auto key = find_key(id);
+            if (key != keys.end()) return key;
+            KeyList fresh;
+            fresh.emplace_back(id, key_hash(id), watermark, seed);
+            key_index.emplace(fresh.front().hash, fresh.begin());
+            keys.splice(keys.begin(), fresh);
+            if (keys.size() > options.max_keys) evict_key();
+            return keys.begin();
+        };
+        // Keys with a raised watermark first, so that no stream of theirs starts from the floor.
+        for (const auto& [id, watermark] : state.watermarks) key_for(id, std::max(watermark, forgotten_keys_floor_ms));
+        for (StoredStream& st : state.streams) {
+            last_used = std::max(last_used, st.last_used);
+            if (find_key(st.key_id) == keys.end() && st.highest_timestamp_ms <= forgotten_keys_floor_ms) {
+                if (!store->erase_stream(st.key_id, st.stream_id, st.highest_timestamp_ms)) ++store_failures;
+                continue;
+            }
+            const auto key = key_for(st.key_id, forgotten_keys_floor_ms);
+            if (st.window.size() != words) {
+                // Written with another window size: forget it the safe way, as an eviction.
+                key->watermark_ms = std::max(key->watermark_ms, st.highest_timestamp_ms);
+                if (!store->erase_stream(st.key_id, st.stream_id, key->watermark_ms)) ++store_failures;
+                continue;
+            }
+            StreamList node(1);
+            Stream& s = node.front();
+            s.stream_id = st.stream_id;
+            s.highest = st.highest;
+            s.highest_timestamp_ms = st.highest_timestamp_ms;
+            s.bits.reset(new std::uint64_t[words]);
+            std::copy(st.window.begin(), st.window.end(), s.bits.get());
+            if (!key->durable) key->durable = std::make_unique<std::unordered_map<std::uint64_t, Stream>>();
+            Stream& d = (*key->durable)[st.stream_id];
+            d.stream_id = s.stream_id;
+            d.highest = s.highest;
+            d.highest_timestamp_ms = s.highest_timestamp_ms;
+            d.bits.reset(new std::uint64_t[words]);
+            std::copy(st.window.begin(), st.window.end(), d.bits.get());
+            key->index.emplace(st.stream_id, node.begin());
+            key->streams.splice(key->streams.begin(), node);
+            if (key->streams.size() > options.max_streams_per_key) evict_stream(*key);
+            if (key != keys.begin()) keys.splice(keys.begin(), keys, key);
+        }
+        for (auto& [topic, ts] : state.retained_topics) retained_topics.emplace(std::move(topic), ts);
+    }
+
     std::optional<RejectReason> admit(const StreamPosition& pos) {
         // Senders come in runs: the stream admitted last, at the front of the front key, needs
         // no hashing and no reordering.
@@ -220,6 +335,12 @@ struct ReplayGuard::Impl {
     std::int64_t forgotten_keys_floor_ms = std::numeric_limits<std::int64_t>::min();
     std::uint64_t evictions = 0;
     std::uint64_t key_evictions = 0;
+    // With a store only.
+    std::shared_ptr<ReplayStore> store;
+    std::unordered_map<std::string, std::int64_t> retained_topics;  // topic -> newest signed timestamp
+    std::uint64_t last_used = 0;  // the order of confirmations, for the store's rows
+    std::uint64_t store_failures = 0;
+    StoredStream scratch;  // reused by confirm()
 };
 
 namespace {
@@ -266,6 +387,8 @@ ReplayGuard::ReplayGuard(ReplayGuardOptions options) {
         throw ConfigError("replay guard: ages and skew must not be negative");
     }
     impl_ = std::make_unique<Impl>(options);
+    impl_->store = options.store;
+    if (impl_->store) impl_->load();
 }
 
 ReplayGuard::~ReplayGuard() = default;
@@ -295,10 +418,28 @@ std::optional<RejectReason> ReplayGuard::admit(const StreamPosition& pos, std::i
     if (auto stale = check_freshness(pos, now_ms)) return stale;
     std::lock_guard<std::mutex> lock(impl_->mutex);
     try {
-        return impl_->admit(pos);
+        return impl_->store ? impl_->admit_with_store(pos) : impl_->admit(pos);
     } catch (const std::bad_alloc&) {  // fail closed; add() changed nothing
     }
     return RejectReason::replayed;
+}
+
+bool ReplayGuard::confirm(const StreamPosition& pos) noexcept {
+    if (!impl_->store) return true;
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    try {
+        return impl_->confirm(pos);
+    } catch (...) {  // bad_alloc: not written
+        ++impl_->store_failures;
+        return false;
+    }
+}
+
+ReplayStore* ReplayGuard::store() const noexcept { return impl_->store.get(); }
+
+std::uint64_t ReplayGuard::store_failures() const {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->store_failures;
 }
 
 std::size_t ReplayGuard::tracked_streams() const {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <securemqtt/secure_session.hpp>
 
+#include <securemqtt/replay_store.hpp>
+
 #include "connect_diagnosis.hpp"
 #include "credential_file.hpp"
 #include "key_unlock.hpp"
@@ -9,6 +11,7 @@
 #include "topic_match.hpp"
 
 #include <securemqtt/clock.hpp>
+#include <securemqtt/replay_store.hpp>
 #include <securemqtt/signer.hpp>
 #include <securemqtt/topic.hpp>
 
@@ -73,6 +76,10 @@ struct SecureSession::Impl {
     }
 
     void on_message(const mqtt::const_message_ptr& msg) noexcept;
+    std::string store_name() const {
+        const ReplayStore* store = verifier->replay_guard().store();
+        return store ? store->location() : std::string();
+    }
     void note_unrouted(const std::string& topic) noexcept;
     void on_connected(const std::string& cause) noexcept;
     void on_connection_lost(const std::string& cause) noexcept;
@@ -145,7 +152,8 @@ struct SecureSession::Impl {
     } publish_listener{*this};
 
     std::atomic<std::uint64_t> published{0}, publish_failures{0}, verified{0}, unrouted{0}, reconnects{0},
-        connection_losses{0}, handler_errors{0};
+        connection_losses{0}, handler_errors{0}, replay_store_failures{0};
+    std::atomic<bool> store_outage{false};  // the last confirmation failed: logged once until one succeeds
     std::array<std::atomic<std::uint64_t>, reject_reason_count> rejected{};
 };
 
@@ -200,6 +208,23 @@ void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcep
         }
     }
     if (!routed) note_unrouted(topic);
+    // The at-least-once boundary: the message becomes durable only now, after its handlers
+    // returned (or threw), and before Paho acknowledges it to the broker, which it does when
+    // this callback returns. A crash before this line gets the broker's redelivery admitted
+    // after a restart; after it, a copy is `replayed`.
+    if (verifier->confirm(v)) {
+        if (store_outage.exchange(false, std::memory_order_relaxed)) {
+            log(LogLevel::info, "replay store '" + store_name() + "': writing again");
+        }
+    } else {
+        replay_store_failures.fetch_add(1, std::memory_order_relaxed);
+        if (!store_outage.exchange(true, std::memory_order_relaxed)) {
+            log(LogLevel::error, "replay store '" + store_name() +
+                                     "': cannot record a delivered message; until it can, a restart may deliver "
+                                     "such messages again (counted in stats().replay_store_failures, logged once "
+                                     "per outage)");
+        }
+    }
 }
 
 void SecureSession::Impl::note_unrouted(const std::string& topic) noexcept {
@@ -734,6 +759,7 @@ SessionStats SecureSession::stats() const {
     st.reconnects = s.reconnects.load();
     st.connection_losses = s.connection_losses.load();
     st.handler_errors = s.handler_errors.load();
+    st.replay_store_failures = s.replay_store_failures.load();
     return st;
 }
 

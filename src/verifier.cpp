@@ -66,6 +66,8 @@ VerifyResult Verifier::verify(std::string_view topic, ByteView envelope, bool re
     position.counter = env.header.counter;
     position.timestamp_ms = env.header.timestamp_ms;
     position.retained = retained && (env.header.flags & envelope_flag_retain) != 0;
+    position.signed_retained = (env.header.flags & envelope_flag_retain) != 0;
+    position.topic = topic;
     for (const AgeAllowance& a : options_.age_allowances) {  // filters checked in the constructor
         if (detail::valid_filter_matches(a.filter, topic)) {
             position.max_age_ms = a.max_age_ms;
@@ -82,7 +84,20 @@ VerifyResult Verifier::verify(std::string_view topic, ByteView envelope, bool re
     message.counter = env.header.counter;
     message.timestamp_ms = env.header.timestamp_ms;
     message.retained = position.retained;
+    message.retain_flag = position.signed_retained;
     return message;
+}
+
+bool Verifier::confirm(const VerifiedMessage& message) const noexcept {
+    if (guard_->store() == nullptr) return true;
+    StreamPosition position;
+    position.key_id = message.key_id;
+    position.stream_id = message.stream_id;
+    position.counter = message.counter;
+    position.timestamp_ms = message.timestamp_ms;
+    position.topic = message.topic;
+    position.signed_retained = message.retain_flag;
+    return guard_->confirm(position);
 }
 
 }  // namespace securemqtt

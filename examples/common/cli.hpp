@@ -37,6 +37,7 @@ struct Options {
     std::optional<securemqtt::LastWill> will;                    // --will-*
     std::int64_t max_age_s = 0;                                  // --max-age; 0: the library default
     std::vector<std::pair<std::string, std::int64_t>> age_allowances;  // --will-max-age FILTER=SECONDS
+    std::string replay_store;                                    // --replay-store; empty: in memory
     securemqtt::TlsOptions tls;
     std::vector<std::pair<std::string, std::string>> keys;  // (key id, hex key file)
     std::vector<std::pair<std::string, std::string>> scopes;  // (key id, topic filter)
@@ -106,6 +107,9 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         else if (!publisher && a == "--max-age") {
             o.max_age_s = parse_int(a, value());
             if (o.max_age_s < 1) throw UsageError("--max-age takes a number of seconds, at least 1");
+        } else if (!publisher && a == "--replay-store") {
+            o.replay_store = value();
+            if (o.replay_store.empty()) throw UsageError("--replay-store needs a file path");
         } else if (!publisher && a == "--will-max-age") {
             const std::string v = value();
             const std::size_t eq = v.rfind('=');
@@ -205,12 +209,13 @@ inline securemqtt::SessionOptions session_options(const Options& o) {
     s.clean_session = !o.persistent;
     s.will = o.will;
     if (o.max_age_s > 0) s.replay.max_age_ms = o.max_age_s * 1000;
+    s.replay.store = securemqtt::open_replay_store(o.replay_store);  // throws ConfigError: exit 3
     for (const auto& allowance : o.age_allowances) {
         s.verifier.age_allowances.push_back(securemqtt::AgeAllowance{allowance.first, allowance.second * 1000});
     }
     const bool debug = o.debug;
     s.logger = [debug](securemqtt::LogLevel level, std::string_view message) {
-        if (debug || level >= securemqtt::LogLevel::warning) std::cerr << message << '\n';
+        if (debug || level >= securemqtt::LogLevel::warning) std::cerr << std::string(message) + '\n';  // one write: lines from other threads stay whole
     };
     // A scope for a key id that is not loaded would leave the intended key unscoped: refuse it.
     for (const auto& scope : o.scopes) {

@@ -14,6 +14,8 @@
 
 namespace securemqtt {
 
+class ReplayStore;
+
 /// What happens to retained messages, which a new subscriber receives long after they were
 /// signed.
 enum class RetainedPolicy {
@@ -51,6 +53,13 @@ struct ReplayGuardOptions {
     /// rules only ever widen the live limit: below max_age_ms (or a topic's allowance) this has
     /// no effect, since the delivery's retain flag is not under the MAC (docs/envelope-v1.md §5).
     std::int64_t max_retained_age_ms = 24LL * 60 * 60 * 1000;
+    /// Where the state outlives the process (replay_store.hpp, open_replay_store()); null, the
+    /// default, keeps it in memory only. With a store the guard loads its state when made,
+    /// judges in memory as before, and writes a message's stream to the store only when the
+    /// message is confirmed (confirm()). It also refuses a message signed with the retain flag
+    /// that is older than the newest one admitted on its topic (no rollback of retained state).
+    /// One store serves one guard.
+    std::shared_ptr<ReplayStore> store;
 };
 
 /// The facts about one authenticated message that the guard judges.
@@ -65,6 +74,11 @@ struct StreamPosition {
     /// When set, the oldest acceptable timestamp for this message, in ms before now, instead of
     /// max_age_ms (a Verifier's per-topic AgeAllowance, e.g. for Last Will topics).
     std::optional<std::int64_t> max_age_ms;
+    /// The topic it arrived on; used only with a store, for retained messages.
+    std::string_view topic;
+    /// True when the envelope carries the retain flag, however it was delivered; used only with
+    /// a store: such a message older than the newest one admitted on its topic is replayed.
+    bool signed_retained = false;
 };
 
 /// Freshness and anti-replay state for all streams a receiver sees, kept per key id.
@@ -90,6 +104,21 @@ public:
     /// stream cannot be had, the message is rejected as replayed (fail closed).
     [[nodiscard]] std::optional<RejectReason> admit(const StreamPosition& position,
                                                     std::int64_t now_ms) noexcept;
+
+    /// Makes an admitted message's record durable: writes its stream's state, with this counter
+    /// and every counter confirmed before it, to the store. Until then the admission is a
+    /// reservation: it is judged in memory (a copy is `replayed`) but a restart forgets it, so
+    /// the broker's redelivery of a message whose handling a crash cut short is admitted again.
+    /// Call it once per admitted message, after the message was handled; counters admitted but
+    /// not yet confirmed on other threads are not written. Without a store it does nothing and
+    /// returns true. Returns false when the write failed (the message then counts as reserved
+    /// only: after a restart a copy of it would be admitted once more). Never throws.
+    [[nodiscard]] bool confirm(const StreamPosition& position) noexcept;
+
+    /// The store in use, or null.
+    ReplayStore* store() const noexcept;
+    /// Number of store writes that failed so far (0 without a store).
+    std::uint64_t store_failures() const;
 
     /// Checks only the timestamp window, without recording anything.
     [[nodiscard]] std::optional<RejectReason> check_freshness(const StreamPosition& position,

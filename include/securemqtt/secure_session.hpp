@@ -69,6 +69,11 @@ struct SessionOptions {
     /// Keys to sign with (its signing key) and to verify with. Required.
     std::shared_ptr<Keyring> keyring;
     VerifierOptions verifier;
+    /// Replay protection. With `replay.store` (open_replay_store()) what was delivered stays
+    /// `replayed` across restarts, and delivery is at least once: a message is recorded in the
+    /// store after its handlers returned (even by throwing) and before the MQTT client
+    /// acknowledges it, so one whose handling a crash cut short is delivered again when the
+    /// broker redelivers it (QoS >= 1, persistent session), and only then.
     ReplayGuardOptions replay;
     /// 4 for MQTT 3.1.1, 5 for MQTT 5.
     int mqtt_version = 4;
@@ -109,6 +114,10 @@ struct SessionStats {
     std::uint64_t reconnects = 0;       ///< successful reconnections after a loss
     std::uint64_t connection_losses = 0;
     std::uint64_t handler_errors = 0;   ///< exceptions thrown by handlers (caught and logged)
+    /// Delivered messages the replay store (ReplayGuardOptions::store) could not record after
+    /// their handlers returned; logged at error level once per outage. After a restart a copy
+    /// of such a message may be delivered once more.
+    std::uint64_t replay_store_failures = 0;
 
     std::uint64_t rejected_for(RejectReason reason) const noexcept {
         return rejected_by_reason[static_cast<std::size_t>(reason)];

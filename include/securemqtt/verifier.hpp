@@ -66,6 +66,7 @@ struct VerifiedMessage {
     std::uint64_t counter = 0;
     std::int64_t timestamp_ms = 0;
     bool retained = false;  ///< delivered as retained and signed with the retain flag
+    bool retain_flag = false;  ///< signed with the retain flag, however it was delivered
 };
 
 /// The outcome of Verifier::verify(): a VerifiedMessage, or a RejectReason.
@@ -109,7 +110,22 @@ public:
 
     /// Verifies `envelope` as received on `topic`. `retained` is the MQTT retain flag of the
     /// delivery. Never throws.
+    ///
+    /// With a durable replay store (ReplayGuardOptions::store) an accepted message is only
+    /// *reserved*: a copy is rejected as replayed from now on, but the store does not have it
+    /// until confirm(). Without a store it is recorded for the guard's life at once.
     VerifyResult verify(std::string_view topic, ByteView envelope, bool retained = false) const noexcept;
+
+    /// Makes the acceptance of `message` (from verify(), with its views still valid) durable in
+    /// the replay store, once the application has handled it.
+    ///
+    /// The at-least-once boundary: a message whose handling ends before confirm() returned is
+    /// admitted again after a restart (the broker redelivers a QoS >= 1 message it had no
+    /// acknowledgement for), one confirmed is `replayed` after it. So call it after the message
+    /// was handled and before the broker is acknowledged; SecureSession does both. Without a
+    /// store it does nothing and returns true. False when the store write failed (the message
+    /// is delivered already; after a restart a copy could be admitted once more). Never throws.
+    [[nodiscard]] bool confirm(const VerifiedMessage& message) const noexcept;
 
     /// The replay guard in use.
     ReplayGuard& replay_guard() const noexcept { return *guard_; }

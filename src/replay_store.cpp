@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: Apache-2.0
+// The durable embedded replay store: one SQLite file in WAL mode (docs/envelope-v1.md §4,
+// "Stores"). SQLite rather than LMDB: one file a user can copy and inspect with sqlite3(1),
+// Debian's standard embedded database, crash-safe with its write-ahead log, and no map size to
+// choose in advance.
+#include <securemqtt/replay_store.hpp>
+
+#include <securemqtt/errors.hpp>
+
+#include <sqlite3.h>
+
+#include <cstring>
+
+namespace securemqtt {
+
+ReplayStore::~ReplayStore() = default;
+
+namespace {
+
+struct DbClose {
+    void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+struct StmtFinalize {
+    void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using Db = std::unique_ptr<sqlite3, DbClose>;
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+// Resets a reused statement whatever way the caller leaves.
+struct Reset {
+    sqlite3_stmt* s;
+    ~Reset() {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+};
+
+constexpr const char* schema =
+    "CREATE TABLE IF NOT EXISTS securemqtt_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO securemqtt_meta VALUES ('format', 1);"
+    "INSERT OR IGNORE INTO securemqtt_meta VALUES ('floor', -9223372036854775808);"
+    "CREATE TABLE IF NOT EXISTS securemqtt_keys (key_id BLOB PRIMARY KEY, watermark INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS securemqtt_streams (key_id BLOB NOT NULL, stream_id INTEGER NOT NULL,"
+    " highest INTEGER NOT NULL, highest_ts INTEGER NOT NULL, last_used INTEGER NOT NULL, window BLOB NOT NULL,"
+    " PRIMARY KEY (key_id, stream_id)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS securemqtt_retained (topic BLOB PRIMARY KEY, highest_ts INTEGER NOT NULL) WITHOUT ROWID;";
+
+class SqliteReplayStore final : public ReplayStore {
+public:
+    explicit SqliteReplayStore(std::string path) : path_(std::move(path)) {
+        sqlite3* raw = nullptr;
+        const int rc = sqlite3_open_v2(path_.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                       nullptr);
+        db_.reset(raw);  // closed even when opening failed
+        if (rc != SQLITE_OK) fail(raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+        // A write-protected file opens read-only without an error: refuse it now, not at the
+        // first confirmation.
+        if (sqlite3_db_readonly(db_.get(), "main") == 1) fail("opened read-only (no write permission)");
+        // WAL survives a process crash with synchronous=NORMAL; see docs/security.md for what a
+        // power loss costs.
+        // One process owns the file: locks are taken once, not per transaction (WAL then needs
+        // no shared-memory index), and a second subscriber on the same file fails at start-up.
+        exec("PRAGMA locking_mode=EXCLUSIVE");
+        exec("PRAGMA journal_mode=WAL");
+        exec("PRAGMA synchronous=NORMAL");
+        check_integrity();
+        exec(schema);
+        std::int64_t format = 0;
+        {
+            Stmt s = prepare("SELECT value FROM securemqtt_meta WHERE name = 'format'");
+            if (sqlite3_step(s.get()) == SQLITE_ROW) format = sqlite3_column_int64(s.get(), 0);
+        }
+        if (format != 1) fail("unknown store format " + std::to_string(format));
+        save_stream_ = prepare(
+            "INSERT INTO securemqtt_streams VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key_id, stream_id) DO UPDATE "
+            "SET highest = ?3, highest_ts = ?4, last_used = ?5, window = ?6");
+        delete_stream_ = prepare("DELETE FROM securemqtt_streams WHERE key_id = ?1 AND stream_id = ?2");
+        raise_watermark_ = prepare(
+            "INSERT INTO securemqtt_keys VALUES (?1, ?2) ON CONFLICT (key_id) DO UPDATE "
+            "SET watermark = max(watermark, ?2)");
+        delete_key_streams_ = prepare("DELETE FROM securemqtt_streams WHERE key_id = ?1");
+        delete_key_ = prepare("DELETE FROM securemqtt_keys WHERE key_id = ?1");
+        raise_floor_ = prepare("UPDATE securemqtt_meta SET value = max(value, ?1) WHERE name = 'floor'");
+        save_retained_ = prepare(
+            "INSERT INTO securemqtt_retained VALUES (?1, ?2) ON CONFLICT (topic) DO UPDATE "
+            "SET highest_ts = max(highest_ts, ?2)");
+        begin_ = prepare("BEGIN IMMEDIATE");
+        commit_ = prepare("COMMIT");
+        rollback_ = prepare("ROLLBACK");
+    }
+
+    const std::string& location() const noexcept override { return path_; }
+
+    StoredReplayState load() override {
+        StoredReplayState state;
+        {
+            Stmt s = prepare("SELECT value FROM securemqtt_meta WHERE name = 'floor'");
+            if (sqlite3_step(s.get()) == SQLITE_ROW) state.floor_ms = sqlite3_column_int64(s.get(), 0);
+        }
+        {
+            Stmt s = prepare("SELECT key_id, watermark FROM securemqtt_keys");
+            int rc;
+            while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+                state.watermarks.emplace_back(text(s.get(), 0), sqlite3_column_int64(s.get(), 1));
+            }
+            if (rc != SQLITE_DONE) fail(sqlite3_errmsg(db_.get()));
+        }
+        {
+            Stmt s = prepare(
+                "SELECT key_id, stream_id, highest, highest_ts, last_used, window FROM securemqtt_streams "
+                "ORDER BY last_used");
+            int rc;
+            while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+                StoredStream st;
+                st.key_id = text(s.get(), 0);
+                st.stream_id = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 1));
+                st.highest = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 2));
+                st.highest_timestamp_ms = sqlite3_column_int64(s.get(), 3);
+                st.last_used = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 4));
+                const auto* bytes = static_cast<const unsigned char*>(sqlite3_column_blob(s.get(), 5));
+                const int n = sqlite3_column_bytes(s.get(), 5);
+                st.window.resize(static_cast<std::size_t>(n) / 8);
+                if (bytes != nullptr && !st.window.empty()) std::memcpy(st.window.data(), bytes, st.window.size() * 8);
+                state.streams.push_back(std::move(st));
+            }
+            if (rc != SQLITE_DONE) fail(sqlite3_errmsg(db_.get()));
+        }
+        {
+            Stmt s = prepare("SELECT topic, highest_ts FROM securemqtt_retained");
+            int rc;
+            while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+                state.retained_topics.emplace_back(text(s.get(), 0), sqlite3_column_int64(s.get(), 1));
+            }
+            if (rc != SQLITE_DONE) fail(sqlite3_errmsg(db_.get()));
+        }
+        return state;
+    }
+
+    bool save_stream(const StoredStream& st) noexcept override {
+        sqlite3_stmt* s = save_stream_.get();
+        Reset reset{s};
+        sqlite3_bind_blob(s, 1, st.key_id.data(), static_cast<int>(st.key_id.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(st.stream_id));
+        sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(st.highest));
+        sqlite3_bind_int64(s, 4, st.highest_timestamp_ms);
+        sqlite3_bind_int64(s, 5, static_cast<sqlite3_int64>(st.last_used));
+        sqlite3_bind_blob(s, 6, st.window.data(), static_cast<int>(st.window.size() * 8), SQLITE_STATIC);
+        return sqlite3_step(s) == SQLITE_DONE;
+    }
+
+    bool erase_stream(std::string_view key_id, std::uint64_t stream_id, std::int64_t watermark_ms) noexcept override {
+        return transaction([&] {
+            sqlite3_stmt* d = delete_stream_.get();
+            Reset rd{d};
+            sqlite3_bind_blob(d, 1, key_id.data(), static_cast<int>(key_id.size()), SQLITE_STATIC);
+            sqlite3_bind_int64(d, 2, static_cast<sqlite3_int64>(stream_id));
+            if (sqlite3_step(d) != SQLITE_DONE) return false;
+            sqlite3_stmt* w = raise_watermark_.get();
+            Reset rw{w};
+            sqlite3_bind_blob(w, 1, key_id.data(), static_cast<int>(key_id.size()), SQLITE_STATIC);
+            sqlite3_bind_int64(w, 2, watermark_ms);
+            return sqlite3_step(w) == SQLITE_DONE;
+        });
+    }
+
+    bool erase_key(std::string_view key_id, std::int64_t floor_ms) noexcept override {
+        return transaction([&] {
+            for (sqlite3_stmt* d : {delete_key_streams_.get(), delete_key_.get()}) {
+                Reset r{d};
+                sqlite3_bind_blob(d, 1, key_id.data(), static_cast<int>(key_id.size()), SQLITE_STATIC);
+                if (sqlite3_step(d) != SQLITE_DONE) return false;
+            }
+            sqlite3_stmt* f = raise_floor_.get();
+            Reset r{f};
+            sqlite3_bind_int64(f, 1, floor_ms);
+            return sqlite3_step(f) == SQLITE_DONE;
+        });
+    }
+
+    bool save_retained(std::string_view topic, std::int64_t timestamp_ms) noexcept override {
+        sqlite3_stmt* s = save_retained_.get();
+        Reset reset{s};
+        sqlite3_bind_blob(s, 1, topic.data(), static_cast<int>(topic.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, timestamp_ms);
+        return sqlite3_step(s) == SQLITE_DONE;
+    }
+
+private:
+    [[noreturn]] void fail(const std::string& cause) const {
+        throw ConfigError("replay store '" + path_ + "': " + cause);
+    }
+
+    void exec(const char* sql) {
+        char* message = nullptr;
+        const int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &message);
+        if (rc != SQLITE_OK) {
+            const std::string cause = rc == SQLITE_BUSY ? std::string("in use by another replay guard or process")
+                                                        : message ? message : sqlite3_errmsg(db_.get());
+            sqlite3_free(message);
+            fail(cause);
+        }
+    }
+
+    void check_integrity() {
+        Stmt s = prepare("PRAGMA quick_check");
+        const int rc = sqlite3_step(s.get());
+        if (rc == SQLITE_BUSY) fail("in use by another replay guard or process");
+        if (rc != SQLITE_ROW) fail(sqlite3_errmsg(db_.get()));
+        const auto* result = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0));
+        if (result == nullptr || std::strcmp(result, "ok") != 0) {
+            fail(std::string("corrupt: ") + (result ? result : "no integrity check result"));
+        }
+    }
+
+    Stmt prepare(const char* sql) {
+        sqlite3_stmt* raw = nullptr;
+        if (sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK) {
+            sqlite3_finalize(raw);
+            fail(sqlite3_errmsg(db_.get()));
+        }
+        return Stmt(raw);
+    }
+
+    static std::string text(sqlite3_stmt* s, int column) {
+        const auto* p = static_cast<const char*>(sqlite3_column_blob(s, column));
+        return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, column))) : std::string();
+    }
+
+    static bool step_once(sqlite3_stmt* s) noexcept {
+        const bool ok = sqlite3_step(s) == SQLITE_DONE;
+        sqlite3_reset(s);
+        return ok;
+    }
+
+    template <typename Body>
+    bool transaction(Body body) noexcept {
+        if (!step_once(begin_.get())) return false;
+        if (body() && step_once(commit_.get())) return true;
+        step_once(rollback_.get());
+        return false;
+    }
+
+    std::string path_;
+    Db db_;
+    Stmt save_stream_, delete_stream_, raise_watermark_, delete_key_streams_, delete_key_, raise_floor_, save_retained_,
+        begin_, commit_, rollback_;
+};
+
+}  // namespace
+
+std::shared_ptr<ReplayStore> open_replay_store(const std::string& location) {
+    if (location.empty()) return nullptr;
+    if (location.rfind("redis://", 0) == 0 || location.rfind("rediss://", 0) == 0) {
+        throw ConfigError("replay store '" + location + "': Redis stores are not supported yet (give a file path)");
+    }
+    return std::make_shared<SqliteReplayStore>(location);
+}
+
+}  // namespace securemqtt
