@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "support/catch.hpp"
+#include "support/replay_position.hpp"
 
 #include <securemqtt/replay_guard.hpp>
 
@@ -12,16 +13,8 @@ using namespace securemqtt;
 
 namespace {
 
-constexpr std::int64_t now = 1767225600000;
-
-StreamPosition at(std::uint64_t counter, std::uint64_t stream = 1, std::int64_t ts = now, std::string_view key = "k") {
-    StreamPosition p;
-    p.key_id = key;
-    p.stream_id = stream;
-    p.counter = counter;
-    p.timestamp_ms = ts;
-    return p;
-}
+constexpr std::int64_t now = testutil::replay_now;
+using testutil::at;
 
 bool admitted(ReplayGuard& g, const StreamPosition& p, std::int64_t t = now) { return !g.admit(p, t).has_value(); }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The durable replay store: what a guard confirmed survives it, in a new guard on the same file.
 #include "support/catch.hpp"
+#include "support/replay_position.hpp"
 #include "support/test_util.hpp"
 
 #include <securemqtt/securemqtt.hpp>
@@ -16,7 +17,8 @@ using namespace securemqtt;
 
 namespace {
 
-constexpr std::int64_t now = 1767225600000;
+constexpr std::int64_t now = testutil::replay_now;
+using testutil::at;
 
 // A private directory for one test's store files, removed with them.
 struct TempDir {
@@ -29,15 +31,6 @@ struct TempDir {
     ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
     std::string file(const char* name) const { return path + "/" + name; }
 };
-
-StreamPosition at(std::uint64_t counter, std::uint64_t stream = 1, std::int64_t ts = now, std::string_view key = "k") {
-    StreamPosition p;
-    p.key_id = key;
-    p.stream_id = stream;
-    p.counter = counter;
-    p.timestamp_ms = ts;
-    return p;
-}
 
 StreamPosition retained_at(std::string_view topic, std::uint64_t stream, std::int64_t ts) {
     StreamPosition p = at(1, stream, ts);
