@@ -34,7 +34,32 @@ void usage() {
                  "                         topics) may be this old (repeatable)\n"
                  "  --replay-store FILE    keep replay state in this SQLite file, so that nothing\n"
                  "                         delivered before a restart is delivered after it\n"
+                 "  --replay-store redis://HOST:PORT[/DB]\n"
+                 "                         share replay state in Redis (or a Redis Cluster) with\n"
+                 "                         every subscriber of a consumer group ($share/GROUP/...)\n"
+                 "  --store-hold SECONDS   with Redis: how long a message waits for the store\n"
+                 "                         before it is rejected as replay_state_unavailable (20)\n"
+                 "  --store-lease SECONDS  with Redis: how long a message being handled here is\n"
+                 "                         kept from the other subscribers (10)\n"
+                 "  --kill-in-handler N    for tests of crash recovery: the process kills itself\n"
+                 "                         (SIGKILL) in the handler of the Nth verified message,\n"
+                 "                         before printing, recording or acknowledging it\n"
               << cli::session_usage() << cli::tls_usage();
+}
+
+// One line on stderr when the subscriber ends, for operators and tests: what was delivered and
+// what was not, and why.
+void print_totals(const securemqtt::SessionStats& st) {
+    std::string line = "secure_subscriber: " + std::to_string(st.verified) + " verified, " +
+                       std::to_string(st.rejected) + " rejected";
+    for (std::size_t i = 0; i < securemqtt::reject_reason_count; ++i) {
+        if (st.rejected_by_reason[i] == 0) continue;
+        line += " " + std::string(securemqtt::to_string(static_cast<securemqtt::RejectReason>(i))) + "=" +
+                std::to_string(st.rejected_by_reason[i]);
+    }
+    if (st.replay_store_failures > 0) line += ", " + std::to_string(st.replay_store_failures) + " store failures";
+    if (st.replay_lease_overruns > 0) line += ", " + std::to_string(st.replay_lease_overruns) + " lease overruns";
+    std::cerr << line + "\n";
 }
 
 }  // namespace
@@ -55,6 +80,7 @@ int main(int argc, char** argv) {
         const auto handler = [&](const securemqtt::Message& m) {
             std::lock_guard<std::mutex> lock(mutex);
             if (o.count > 0 && received >= o.count) return;
+            if (o.kill_in_handler > 0 && received + 1 == o.kill_in_handler) std::raise(SIGKILL);
             if (o.verbose) std::cout << m.topic << ' ';
             std::cout << m.payload.as_string_view() << std::endl;
             ++received;
@@ -74,6 +100,7 @@ int main(int argc, char** argv) {
         }
         lock.unlock();
         session.disconnect();
+        print_totals(session.stats());
         return 0;
     });
 }

@@ -23,6 +23,7 @@ std::string_view to_string(RejectReason reason) noexcept {
     case RejectReason::from_future: return "from_future";
     case RejectReason::replayed: return "replayed";
     case RejectReason::too_large: return "too_large";
+    case RejectReason::replay_state_unavailable: return "replay_state_unavailable";
     }
     return "unknown";
 }

@@ -3,6 +3,8 @@
 
 #include <securemqtt/replay_store.hpp>
 
+#include "shared_admission.hpp"
+
 #include <algorithm>
 #include <functional>
 #include <limits>
@@ -341,6 +343,8 @@ struct ReplayGuard::Impl {
     std::uint64_t last_used = 0;  // the order of confirmations, for the store's rows
     std::uint64_t store_failures = 0;
     StoredStream scratch;  // reused by confirm()
+    // With a shared store only: the store judges, this guard only checks freshness.
+    std::unique_ptr<detail::SharedAdmission> shared;
 };
 
 namespace {
@@ -388,7 +392,11 @@ ReplayGuard::ReplayGuard(ReplayGuardOptions options) {
     }
     impl_ = std::make_unique<Impl>(options);
     impl_->store = options.store;
-    if (impl_->store) impl_->load();
+    if (impl_->store && impl_->store->shared()) {
+        impl_->shared = std::make_unique<detail::SharedAdmission>(options, impl_->store);
+    } else if (impl_->store) {
+        impl_->load();
+    }
 }
 
 ReplayGuard::~ReplayGuard() = default;
@@ -416,6 +424,7 @@ std::optional<RejectReason> ReplayGuard::check_freshness(const StreamPosition& p
 
 std::optional<RejectReason> ReplayGuard::admit(const StreamPosition& pos, std::int64_t now_ms) noexcept {
     if (auto stale = check_freshness(pos, now_ms)) return stale;
+    if (impl_->shared) return impl_->shared->admit(pos);  // may wait for the store: no lock held
     std::lock_guard<std::mutex> lock(impl_->mutex);
     try {
         return impl_->store ? impl_->admit_with_store(pos) : impl_->admit(pos);
@@ -426,6 +435,7 @@ std::optional<RejectReason> ReplayGuard::admit(const StreamPosition& pos, std::i
 
 bool ReplayGuard::confirm(const StreamPosition& pos) noexcept {
     if (!impl_->store) return true;
+    if (impl_->shared) return impl_->shared->confirm(pos);
     std::lock_guard<std::mutex> lock(impl_->mutex);
     try {
         return impl_->confirm(pos);
@@ -438,8 +448,13 @@ bool ReplayGuard::confirm(const StreamPosition& pos) noexcept {
 ReplayStore* ReplayGuard::store() const noexcept { return impl_->store.get(); }
 
 std::uint64_t ReplayGuard::store_failures() const {
+    if (impl_->shared) return impl_->shared->failures();
     std::lock_guard<std::mutex> lock(impl_->mutex);
     return impl_->store_failures;
+}
+
+std::uint64_t ReplayGuard::store_lease_overruns() const {
+    return impl_->shared ? impl_->shared->lease_overruns() : 0;
 }
 
 std::size_t ReplayGuard::tracked_streams() const {

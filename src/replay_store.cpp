@@ -5,6 +5,8 @@
 // choose in advance.
 #include <securemqtt/replay_store.hpp>
 
+#include "redis_replay_store.hpp"
+
 #include <securemqtt/errors.hpp>
 
 #include <sqlite3.h>
@@ -14,6 +16,9 @@
 namespace securemqtt {
 
 ReplayStore::~ReplayStore() = default;
+
+ReplayStore::Answer ReplayStore::reserve(const StreamPosition&, const SharedRules&) noexcept { return {}; }
+ReplayStore::Answer ReplayStore::commit(const StreamPosition&, const SharedRules&) noexcept { return {}; }
 
 namespace {
 
@@ -250,8 +255,10 @@ private:
 
 std::shared_ptr<ReplayStore> open_replay_store(const std::string& location) {
     if (location.empty()) return nullptr;
-    if (location.rfind("redis://", 0) == 0 || location.rfind("rediss://", 0) == 0) {
-        throw ConfigError("replay store '" + location + "': Redis stores are not supported yet (give a file path)");
+    if (location.rfind("redis://", 0) == 0) return detail::open_redis_replay_store(location);
+    if (location.rfind("rediss://", 0) == 0) {
+        throw ConfigError("replay store '" + location + "': TLS to Redis (rediss://) is not supported; use redis:// on a "
+                          "trusted network or a local TLS tunnel");
     }
     return std::make_shared<SqliteReplayStore>(location);
 }

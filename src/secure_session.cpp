@@ -395,6 +395,17 @@ mqtt::connect_options SecureSession::Impl::make_connect_options() {
     c.set_mqtt_version(options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
     if (options.mqtt_version == 5) {
         c.set_clean_start(options.clean_session);
+        // Without a Session Expiry Interval an MQTT 5 session ends with its connection, and the
+        // broker drops what it queued for a "persistent" subscriber.
+        constexpr std::uint32_t never = 0xFFFFFFFF;
+        const std::uint32_t expiry =
+            options.session_expiry ? static_cast<std::uint32_t>(options.session_expiry->count())
+                                   : (options.clean_session ? 0 : never);
+        if (expiry != 0) {
+            std::int32_t wire;  // Paho takes 4-byte properties as int32_t; the bits are what count
+            std::memcpy(&wire, &expiry, sizeof wire);
+            c.set_properties(mqtt::properties{{mqtt::property::SESSION_EXPIRY_INTERVAL, wire}});
+        }
     } else {
         c.set_clean_session(options.clean_session);
     }
@@ -429,6 +440,9 @@ SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Im
     s.host = address.host;
     s.port = address.port;
     s.paho_uri = "ssl://" + address.host_for_uri + ":" + std::to_string(address.port);
+    if (o.session_expiry && (o.session_expiry->count() < 0 || o.session_expiry->count() > 0xFFFFFFFFLL)) {
+        throw ConfigError("session: session_expiry must be from 0 to 4294967295 s");
+    }
     if (o.client_id.empty() && !o.clean_session) {
         throw ConfigError("session: a persistent session (clean_session = false) needs a fixed client_id");
     }
@@ -444,7 +458,29 @@ SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Im
     if (o.auto_reconnect && (o.reconnect_min.count() < 1 || o.reconnect_max < o.reconnect_min)) {
         throw ConfigError("session: reconnect_min must be at least 1 s and reconnect_max at least reconnect_min");
     }
-    s.verifier = std::make_unique<Verifier>(o.keyring, std::make_shared<ReplayGuard>(o.replay), o.verifier);
+    ReplayGuardOptions replay = o.replay;
+    if (replay.store && replay.store->shared()) {
+        // Waiting for the store holds up Paho's thread; past the keep-alive the broker could
+        // drop the connection, and with it (clean session) the messages it was keeping.
+        if (o.keep_alive.count() > 0 && replay.store_hold_ms >= o.keep_alive.count() * 1000) {
+            throw ConfigError("session: replay.store_hold_ms (" + std::to_string(replay.store_hold_ms) +
+                              " ms) must be shorter than keep_alive (" + std::to_string(o.keep_alive.count()) + " s)");
+        }
+        // Logged once per outage; the application's own callback, if any, still runs.
+        replay.on_store_availability = [&s, location = replay.store->location(),
+                                        chained = o.replay.on_store_availability](bool available, std::string_view detail) {
+            if (available) {
+                s.log(LogLevel::info, "replay store '" + location + "': " + std::string(detail) + "; delivering again");
+            } else {
+                s.log(LogLevel::error,
+                      "replay store '" + location + "': " + std::string(detail) +
+                          "; holding each message up to " + std::to_string(s.options.replay.store_hold_ms) +
+                          " ms, then rejecting it as replay_state_unavailable (logged once per outage)");
+            }
+            if (chained) chained(available, detail);
+        };
+    }
+    s.verifier = std::make_unique<Verifier>(o.keyring, std::make_shared<ReplayGuard>(std::move(replay)), o.verifier);
     s.client_id = o.client_id.empty() ? random_client_id() : o.client_id;
     s.client_ = s.make_client();
 }
@@ -760,6 +796,7 @@ SessionStats SecureSession::stats() const {
     st.connection_losses = s.connection_losses.load();
     st.handler_errors = s.handler_errors.load();
     st.replay_store_failures = s.replay_store_failures.load();
+    st.replay_lease_overruns = s.verifier->replay_guard().store_lease_overruns();
     return st;
 }
 

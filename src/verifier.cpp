@@ -97,6 +97,12 @@ bool Verifier::confirm(const VerifiedMessage& message) const noexcept {
     position.timestamp_ms = message.timestamp_ms;
     position.topic = message.topic;
     position.signed_retained = message.retain_flag;
+    for (const AgeAllowance& a : options_.age_allowances) {  // a shared store's expiry needs it
+        if (detail::valid_filter_matches(a.filter, message.topic)) {
+            position.max_age_ms = a.max_age_ms;
+            break;
+        }
+    }
     return guard_->confirm(position);
 }
 

@@ -30,6 +30,8 @@ struct Options {
     bool persistent = false;  // -c
     int count = 0;            // -C
     int wait_seconds = 0;     // -W
+    std::optional<long long> session_expiry;  // -x (MQTT 5)
+    int kill_in_handler = 0;  // --kill-in-handler (tests): SIGKILL inside the Nth handler call
     int flush_timeout = 0;    // --flush-timeout; 0: wait for every acknowledgement
     bool verbose = false;     // -v
     bool debug = false;       // -d
@@ -38,6 +40,8 @@ struct Options {
     std::int64_t max_age_s = 0;                                  // --max-age; 0: the library default
     std::vector<std::pair<std::string, std::int64_t>> age_allowances;  // --will-max-age FILTER=SECONDS
     std::string replay_store;                                    // --replay-store; empty: in memory
+    std::int64_t store_hold_ms = 0;                              // --store-hold; 0: the library default
+    std::int64_t store_lease_ms = 0;                             // --store-lease; 0: the library default
     securemqtt::TlsOptions tls;
     std::vector<std::pair<std::string, std::string>> keys;  // (key id, hex key file)
     std::vector<std::pair<std::string, std::string>> scopes;  // (key id, topic filter)
@@ -64,6 +68,17 @@ inline int parse_int(const std::string& flag, const std::string& value) {
     } catch (...) {
     }
     throw UsageError(flag + " needs a number, got '" + value + "'");
+}
+
+// Seconds, fractions allowed (e.g. "0.5"), at most a day.
+inline double parse_seconds(const std::string& flag, const std::string& value) {
+    try {
+        std::size_t used = 0;
+        const double d = std::stod(value, &used);
+        if (used == value.size() && d >= 0 && d <= 86400) return d;
+    } catch (...) {
+    }
+    throw UsageError(flag + " needs a number of seconds (at most 86400), got '" + value + "'");
 }
 
 // Reads the first line of a passphrase file into `pass`. Unbuffered, so that no stdio buffer
@@ -109,7 +124,15 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
             if (o.max_age_s < 1) throw UsageError("--max-age takes a number of seconds, at least 1");
         } else if (!publisher && a == "--replay-store") {
             o.replay_store = value();
-            if (o.replay_store.empty()) throw UsageError("--replay-store needs a file path");
+            if (o.replay_store.empty()) throw UsageError("--replay-store needs a file path or redis://HOST:PORT[/DB]");
+        } else if (!publisher && a == "--store-hold") {
+            const std::string v = value();
+            o.store_hold_ms = static_cast<std::int64_t>(parse_seconds(a, v) * 1000);
+            if (o.store_hold_ms < 1) throw UsageError("--store-hold takes a number of seconds above 0, got '" + v + "'");
+        } else if (!publisher && a == "--store-lease") {
+            const std::string v = value();
+            o.store_lease_ms = static_cast<std::int64_t>(parse_seconds(a, v) * 1000);
+            if (o.store_lease_ms < 1) throw UsageError("--store-lease takes a number of seconds above 0, got '" + v + "'");
         } else if (!publisher && a == "--will-max-age") {
             const std::string v = value();
             const std::size_t eq = v.rfind('=');
@@ -153,6 +176,22 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         else if (!publisher && (a == "-C" || a == "--count")) o.count = parse_int(a, value());
         else if (!publisher && (a == "-v" || a == "--verbose")) o.verbose = true;
         else if (!publisher && (a == "-W" || a == "--timeout")) o.wait_seconds = parse_int(a, value());
+        else if (a == "-x" || a == "--session-expiry") {
+            const std::string v = value();
+            long long n = -2;
+            try {
+                std::size_t used = 0;
+                n = std::stoll(v, &used);
+                if (used != v.size()) n = -2;
+            } catch (...) {
+            }
+            if (n == -1) n = 4294967295LL;  // mosquitto_sub's spelling of "never"
+            if (n < 0 || n > 4294967295LL) throw UsageError("-x takes seconds from 0 to 4294967295, or -1 for never");
+            o.session_expiry = n;
+        } else if (!publisher && a == "--kill-in-handler") {
+            o.kill_in_handler = parse_int(a, value());
+            if (o.kill_in_handler < 1) throw UsageError("--kill-in-handler takes a message number, at least 1");
+        }
         else throw UsageError("unknown option '" + a + "'");
     }
     if (o.will && o.will->topic.empty()) throw UsageError("--will-payload, --will-qos and --will-retain need --will-topic");
@@ -173,6 +212,8 @@ inline const char* session_usage() {
     return "  -i ID                  client id (default random)\n"
            "  -k SECONDS             keep-alive (default 60)\n"
            "  -c                     persistent session (needs -i)\n"
+           "  -x SECONDS             MQTT 5: how long the broker keeps the session after a\n"
+           "                         disconnect (default with -c: never expires, -1)\n"
            "  -V mqttv311|mqttv5     protocol version\n"
            "  -d                     debug log on stderr\n"
            "  --will-topic TOPIC     Last Will: published by the broker if this program dies\n"
@@ -205,10 +246,13 @@ inline securemqtt::SessionOptions session_options(const Options& o) {
     s.client_id = o.client_id;
     s.tls = o.tls;
     s.mqtt_version = o.mqtt_version;
+    if (o.session_expiry) s.session_expiry = std::chrono::seconds(*o.session_expiry);
     s.keep_alive = std::chrono::seconds(o.keep_alive);
     s.clean_session = !o.persistent;
     s.will = o.will;
     if (o.max_age_s > 0) s.replay.max_age_ms = o.max_age_s * 1000;
+    if (o.store_hold_ms > 0) s.replay.store_hold_ms = o.store_hold_ms;
+    if (o.store_lease_ms > 0) s.replay.store_lease_ms = o.store_lease_ms;
     s.replay.store = securemqtt::open_replay_store(o.replay_store);  // throws ConfigError: exit 3
     for (const auto& allowance : o.age_allowances) {
         s.verifier.age_allowances.push_back(securemqtt::AgeAllowance{allowance.first, allowance.second * 1000});

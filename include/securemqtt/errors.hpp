@@ -91,10 +91,14 @@ enum class RejectReason : std::uint8_t {
     from_future,             ///< the timestamp is further ahead than the allowed clock skew
     replayed,                ///< this stream's counter was already seen, or is behind the window
     too_large,               ///< the envelope exceeds the configured maximum size
+    /// A shared replay store (Redis) did not decide within ReplayGuardOptions::store_hold_ms:
+    /// unreachable, or the message was in flight at another verifier. Authentic, perhaps not a
+    /// replay, but not delivered: the store could not say it was new.
+    replay_state_unavailable,
 };
 
 /// Number of RejectReason values, for per-reason counters.
-inline constexpr std::size_t reject_reason_count = 11;
+inline constexpr std::size_t reject_reason_count = 12;
 
 /// The reason's stable snake_case name, e.g. "bad_mac"; used in logs and by the example programs.
 SECUREMQTT_EXPORT std::string_view to_string(RejectReason reason) noexcept;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -58,8 +59,24 @@ struct ReplayGuardOptions {
     /// judges in memory as before, and writes a message's stream to the store only when the
     /// message is confirmed (confirm()). It also refuses a message signed with the retain flag
     /// that is older than the newest one admitted on its topic (no rollback of retained state).
-    /// One store serves one guard.
+    /// One store serves one guard. With a shared store (Redis) the store judges instead: see
+    /// the three settings below and ReplayStore.
     std::shared_ptr<ReplayStore> store;
+    /// Shared store only: the longest a message waits for the store's decision — while the
+    /// store is unreachable, or while another verifier holds the message's reservation — before
+    /// it is rejected as replay_state_unavailable. Waiting holds up the caller (the MQTT client's
+    /// thread in a SecureSession, so the broker keeps further messages queued); keep it well
+    /// under the session's keep-alive. Must exceed store_lease_ms.
+    std::int64_t store_hold_ms = 20 * 1000;
+    /// Shared store only: how long a reservation (verify() until confirm()) keeps every other
+    /// verifier from admitting the same message. A verifier that dies inside a handler blocks
+    /// the broker's redelivery of that message elsewhere this long; a handler that takes longer
+    /// lets another verifier deliver it too. At least 1.
+    std::int64_t store_lease_ms = 10 * 1000;
+    /// Shared store only: called when the store stops answering (false) and when it answers
+    /// again (true), once per change, on the thread that noticed; `detail` says why. Keep it
+    /// short. SecureSession logs these.
+    std::function<void(bool available, std::string_view detail)> on_store_availability;
 };
 
 /// The facts about one authenticated message that the guard judges.
@@ -117,8 +134,12 @@ public:
 
     /// The store in use, or null.
     ReplayStore* store() const noexcept;
-    /// Number of store writes that failed so far (0 without a store).
+    /// Number of store writes that failed so far (0 without a store); with a shared store,
+    /// commits that got no answer.
     std::uint64_t store_failures() const;
+    /// Shared store only: messages the store recorded from another verifier while this one
+    /// held them (its lease ran out before confirm()): delivered twice. 0 otherwise.
+    std::uint64_t store_lease_overruns() const;
 
     /// Checks only the timestamp window, without recording anything.
     [[nodiscard]] std::optional<RejectReason> check_freshness(const StreamPosition& position,

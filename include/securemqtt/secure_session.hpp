@@ -81,6 +81,10 @@ struct SessionOptions {
     /// false: a persistent session (the broker keeps subscriptions and queued QoS >= 1
     /// messages across reconnects; needs a fixed client_id).
     bool clean_session = true;
+    /// MQTT 5 only: how long the broker keeps the session after a disconnect (Session Expiry
+    /// Interval). Unset: never expires for a persistent session (as mosquitto_sub -c), 0 for a
+    /// clean one. (MQTT 3.1.1 has no such setting: a persistent session lasts until cleaned.)
+    std::optional<std::chrono::seconds> session_expiry;
     std::optional<LastWill> will;
     std::chrono::milliseconds connect_timeout{10000};
     /// Reconnect automatically after a loss, with exponential backoff between these bounds
@@ -118,6 +122,9 @@ struct SessionStats {
     /// their handlers returned; logged at error level once per outage. After a restart a copy
     /// of such a message may be delivered once more.
     std::uint64_t replay_store_failures = 0;
+    /// Shared store only: messages another verifier of the group delivered too because this
+    /// session's handling outlasted ReplayGuardOptions::store_lease_ms (delivered twice).
+    std::uint64_t replay_lease_overruns = 0;
 
     std::uint64_t rejected_for(RejectReason reason) const noexcept {
         return rejected_by_reason[static_cast<std::size_t>(reason)];

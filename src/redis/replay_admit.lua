@@ -10,7 +10,11 @@
 --   KEYS[3]  P..'lru'     sorted set: stream ids (16 hex digits) by last admission
 --   KEYS[4]  P..'wm'      string: the key id's watermark (ms), absent until an eviction
 --   KEYS[5]  P..'seq'     string: the key id's admission sequence, the LRU's score
--- with P = 'securemqtt:{K}:' and S the stream id.
+--   KEYS[6]  P..'r:'..S..':'..C  (optional) the message's reservation (replay_reserve.lua),
+--            ended here: this script is the commit of a reserved message
+--   KEYS[7]  P..'rt:'..TOPIC     (optional, for a message signed with the retain flag) the
+--            newest such timestamp admitted on its topic under this key id
+-- with P = 'securemqtt:{K}:', S the stream id and C the counter (16 hex digits each).
 --   ARGV[1] S, 16 hex digits      ARGV[2] the counter, 16 hex digits
 --   ARGV[3] the timestamp (ms)    ARGV[4] the window (a multiple of 64, at most 65536)
 --   ARGV[5] streams kept per key id (at least 1)
@@ -18,7 +22,8 @@
 --           skew and a margin for clocks, so that state expires only when every message it
 --           could protect is too_old anyway (expiry never reopens a replay)
 --   ARGV[7] P
--- Returns 0 when admitted (and recorded), 1 when replayed.
+-- Returns 0 when admitted (and recorded), 1 when replayed. Expiry times only ever grow, so a
+-- message with a shorter expiry (no age allowance) never shortens state a longer one needs.
 --
 -- Counters are 64-bit; Lua numbers are doubles, exact only below 2^53. So counters travel as
 -- fixed-width hex (string order = numeric order) and arithmetic uses 32-bit halves.
@@ -60,6 +65,13 @@ local function next_counter(hex)
   return string.format('%08x%08x', hi, lo + 1)
 end
 
+if KEYS[6] then redis.call('DEL', KEYS[6]) end
+
+-- Sets the expiry of `key` to ttl unless it is later already.
+local function extend(key)
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+
 local highest = redis.call('HGET', meta, 'h')
 if not highest then
   -- A stream not tracked: admitted only above the key id's watermark.
@@ -74,7 +86,8 @@ if not highest then
     if victim_ts then
       local current = redis.call('GET', wm_key)
       if not current or tonumber(victim_ts) > tonumber(current) then
-        redis.call('SET', wm_key, victim_ts, 'PX', ttl)
+        redis.call('SET', wm_key, victim_ts, 'KEEPTTL')
+        extend(wm_key)
       end
     end
     redis.call('DEL', prefix .. 'm:' .. victim, prefix .. 'b:' .. victim)
@@ -107,5 +120,10 @@ else
 end
 redis.call('SETBIT', bits, bit_of(counter), 1)
 redis.call('ZADD', lru, redis.call('INCR', seq_key), stream)
-for _, key in ipairs({meta, bits, lru, seq_key}) do redis.call('PEXPIRE', key, ttl) end
+for _, key in ipairs({meta, bits, lru, seq_key}) do extend(key) end
+if KEYS[7] then
+  local newest = redis.call('GET', KEYS[7])
+  if not newest or ts > tonumber(newest) then redis.call('SET', KEYS[7], ARGV[3], 'KEEPTTL') end
+  extend(KEYS[7])
+end
 return 0

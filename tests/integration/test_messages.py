@@ -68,6 +68,22 @@ class Delivery(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(out.splitlines(), [topic + " five", topic + " cinq"])
 
+    def test_a_persistent_session_keeps_messages_while_away_mqtt_311_and_5(self):
+        # -c: the broker queues QoS 1 messages for the absent subscriber; under MQTT 5 only if
+        # the session outlives the connection (Session Expiry Interval), as mosquitto_sub -c has.
+        for version in ("mqttv311", "mqttv5"):
+            with self.subTest(version=version):
+                topic = "devices/device-1/away-" + version
+                flags = ["-c", "-i", "away-" + version, "-V", version]
+                sub = cpp_sub([topic], 1, extra=flags)
+                cpp_pub(topic, "present")
+                rc, out, err = sub.finish()
+                self.assertEqual((rc, out.splitlines()), (0, [topic + " present"]), err)
+                cpp_pub(topic, "while away")
+                sub = cpp_sub([topic], 1, extra=flags)
+                rc, out, err = sub.finish()
+                self.assertEqual((rc, out.splitlines()), (0, [topic + " while away"]), err)
+
     def test_cpp_to_python(self):
         topic = "devices/device-1/to-python"
         args = [sys.executable, os.path.join(PY_EXAMPLES, "secure_subscriber.py"), "-v", "-q", "1", "-C", "2",
