@@ -14,6 +14,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -35,11 +36,55 @@ SLOWDOWN = 4 if SANITIZED else 1
 TIMEOUT = 30 * SLOWDOWN
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def claim(directory):
+    """Marks `directory` (a broker's or server's) as this test process's, for reap_orphans()."""
+    with open(os.path.join(directory, "owner.pid"), "w") as f:
+        f.write(str(os.getpid()))
+
+
+def reap_orphans(prefix, stop):
+    """Stops what earlier test processes left running in tempdir/PREFIX* when they were killed
+    (e.g. by ctest's timeout) before their clean-up ran: `stop(directory)`, then removes it.
+    Directories without an owner record, or whose owner still runs, are left alone."""
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        d = os.path.join(base, name)
+        if not name.startswith(prefix) or not os.path.isdir(d):
+            continue
+        try:
+            with open(os.path.join(d, "owner.pid")) as f:
+                owner = int(f.read())
+        except (OSError, ValueError):
+            continue
+        if owner == os.getpid() or _alive(owner):
+            continue
+        try:
+            stop(d)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _stop_broker(directory):
+    subprocess.run([sys.executable, BROKER, "stop", directory], capture_output=True, timeout=30)
+
+
 class Broker:
     """A local Mosquitto with mTLS; certificates in self.certs."""
 
     def __init__(self, *extra):
+        reap_orphans("securemqtt-it-", _stop_broker)
         self.dir = tempfile.mkdtemp(prefix="securemqtt-it-")
+        claim(self.dir)
         self.extra = list(extra)
         self.start()
         self.certs = os.path.join(self.dir, "certs")
@@ -62,7 +107,7 @@ class Broker:
             self.port = int(f.read())
 
     def stop(self):
-        subprocess.run([sys.executable, BROKER, "stop", self.dir], capture_output=True, timeout=30)
+        _stop_broker(self.dir)
 
     def restart(self):
         self.stop()
@@ -184,6 +229,64 @@ class Subscriber:
                 raise AssertionError("subscriber hung (no exit 10 s after SIGTERM); its stderr ended with:\n"
                                      + tail(self.early_err + err)) from None
         return self.proc.returncode, out, self.early_err + err
+
+
+class LiveSubscriber:
+    """secure_subscriber (-v -q 1 -d, the monitor identity, device-1's key) in the background,
+    its output read as it comes. Waits for counts of lines; the guard only ends a hang."""
+
+    def __init__(self, broker, filters, extra=(), keys=("device-1",)):
+        args = [program("secure_subscriber"), "-v", "-q", "1"] + broker.tls_flags("monitor") + \
+            broker.key_flags(*keys) + list(extra) + ["-d"]
+        for f in filters:
+            args += ["-t", f]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.out, self.err = [], []
+        self.cv = threading.Condition()
+        self.readers = [threading.Thread(target=self._read, args=(s, l), daemon=True)
+                        for s, l in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for r in self.readers:
+            r.start()
+        self.wait(lambda: any("connected to" in l for l in self.err), "connected")
+
+    def _read(self, stream, lines):
+        for line in stream:
+            with self.cv:
+                lines.append(line.rstrip("\n"))
+                self.cv.notify_all()
+        with self.cv:
+            self.cv.notify_all()
+
+    def wait(self, condition, what, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while not condition():
+                if self.proc.poll() is not None and not any(r.is_alive() for r in self.readers):
+                    break
+                if time.monotonic() > deadline:
+                    break
+                self.cv.wait(0.5)
+            if not condition():
+                raise AssertionError("subscriber never got %s; stderr:\n%s" % (what, "\n".join(self.err[-20:])))
+
+    def rejected(self):
+        with self.cv:
+            return [l for l in self.err if l.startswith("rejected:")]
+
+    def ended(self):
+        """Waits for the program to end by itself (e.g. --kill-in-handler); its return code."""
+        self.proc.wait(timeout=TIMEOUT)
+        for r in self.readers:
+            r.join()
+        return self.proc.returncode
+
+    def kill(self):
+        self.proc.kill()
+        return self.ended()
+
+    def stop(self):
+        self.proc.terminate()
+        return self.ended()
 
 
 class NoSkipResult(unittest.TextTestResult):

@@ -5,12 +5,28 @@ stopped by close(). Debian: redis-server and redis-tools (scripts/setup installs
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 
+from harness import claim, reap_orphans
+
 GUARD_S = 60  # ends a hung start only
+
+
+def _stop_server(directory):
+    """A server an earlier, killed test process left running in `directory`."""
+    try:
+        with open(os.path.join(directory, "redis.pid")) as f:
+            pid = int(f.read())
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            if b"redis-server" not in f.read():
+                return  # the pid was reused
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
 
 
 def _free(port):
@@ -40,16 +56,26 @@ def cli(port, *args):
 
 
 class RedisServer:
-    def __init__(self, cluster=False):
+    """With persistent, an append-only file synced on every write, so restart() loses nothing."""
+
+    def __init__(self, cluster=False, persistent=False):
+        reap_orphans("securemqtt-redis-", _stop_server)
         self.dir = tempfile.mkdtemp(prefix="securemqtt-redis-")
+        claim(self.dir)
         self.port = free_port(cluster_bus=cluster)
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-                "--save", "", "--appendonly", "no", "--logfile", os.path.join(self.dir, "redis.log")]
+        self.args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+                     "--save", "", "--logfile", os.path.join(self.dir, "redis.log")]
+        self.args += ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
         if cluster:
-            args += ["--cluster-enabled", "yes", "--cluster-config-file", os.path.join(self.dir, "nodes.conf"),
-                     "--cluster-node-timeout", "5000"]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            self.args += ["--cluster-enabled", "yes", "--cluster-config-file", os.path.join(self.dir, "nodes.conf"),
+                          "--cluster-node-timeout", "5000"]
+        self._start()
+
+    def _start(self):
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
+        with open(os.path.join(self.dir, "redis.pid"), "w") as f:
+            f.write(str(self.proc.pid))
         deadline = time.monotonic() + GUARD_S
         while cli(self.port, "PING") != "PONG":
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -58,6 +84,15 @@ class RedisServer:
                 self.close()
                 raise RuntimeError("redis-server did not start on port %d: %s" % (self.port, tail))
             time.sleep(0.05)
+
+    def restart(self, between=None):
+        """Stops the server (SIGTERM: a clean shutdown), runs `between` while it is down, and
+        starts it again on the same port with the same data."""
+        self.proc.terminate()
+        self.proc.wait(timeout=GUARD_S)
+        if between:
+            between()
+        self._start()
 
     def close(self):
         if self.proc.poll() is None:

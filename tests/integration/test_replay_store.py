@@ -10,11 +10,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
-from harness import TIMEOUT, Broker, program, sm, main
+from redis_servers import free_port
+from harness import TIMEOUT, Broker, LiveSubscriber, program, sm, main
 
 broker = None
 
@@ -28,58 +28,8 @@ def tearDownModule():
     broker.close()
 
 
-class Running:
-    """secure_subscriber in the background, its output read as it comes. Waits for counts of
-    lines; the guard only ends a hang."""
-
-    def __init__(self, filters, extra=()):
-        args = [program("secure_subscriber"), "-v", "-q", "1"] + broker.tls_flags("monitor") + \
-            broker.key_flags("device-1") + list(extra) + ["-d"]
-        for f in filters:
-            args += ["-t", f]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.out, self.err = [], []
-        self.cv = threading.Condition()
-        self.readers = [threading.Thread(target=self._read, args=(s, l), daemon=True)
-                        for s, l in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
-        for r in self.readers:
-            r.start()
-        self.wait(lambda: any("connected to" in l for l in self.err), "connected")
-
-    def _read(self, stream, lines):
-        for line in stream:
-            with self.cv:
-                lines.append(line.rstrip("\n"))
-                self.cv.notify_all()
-        with self.cv:
-            self.cv.notify_all()
-
-    def wait(self, condition, what):
-        deadline = time.monotonic() + TIMEOUT
-        with self.cv:
-            while not condition():
-                if self.proc.poll() is not None and not any(r.is_alive() for r in self.readers):
-                    break
-                if time.monotonic() > deadline:
-                    break
-                self.cv.wait(0.5)
-            if not condition():
-                raise AssertionError("subscriber never got %s; stderr:\n%s" % (what, "\n".join(self.err[-20:])))
-
-    def rejected(self):
-        return [l for l in self.err if l.startswith("rejected:")]
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-        for r in self.readers:
-            r.join()
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=TIMEOUT)
-        for r in self.readers:
-            r.join()
+def Running(filters, extra=()):
+    return LiveSubscriber(broker, filters, extra)
 
 
 def settle(sub, topic, signer):
@@ -192,8 +142,11 @@ class Durable(unittest.TestCase):
         garbage = os.path.join(self.dir, "garbage.db")
         with open(garbage, "wb") as f:
             f.write(b"x" * 4096)
+        closed = "redis://127.0.0.1:%d" % free_port()  # nothing listens there
         for location, words in ((garbage, "': file is not a database"), (self.dir, "'"),
-                                ("redis://127.0.0.1:6379", "': Redis stores are not supported yet")):
+                                (closed, "': cannot connect"),
+                                ("redis://127.0.0.1:6379/x", "': "),
+                                ("rediss://127.0.0.1:6379", "': TLS to Redis (rediss://) is not supported")):
             with self.subTest(location=location):
                 out = subprocess.run([program("secure_subscriber"), "-t", "devices/#", "--replay-store", location] +
                                      broker.tls_flags("monitor") + broker.key_flags("device-1"),
