@@ -5,6 +5,7 @@ stopped by close(). Debian: redis-server and redis-tools (scripts/setup installs
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -43,9 +44,14 @@ class RedisServer:
     def __init__(self, cluster=False):
         self.dir = tempfile.mkdtemp(prefix="securemqtt-redis-")
         self.port = free_port(cluster_bus=cluster)
+        self.cluster = cluster
+        self.start()
+
+    def start(self):
+        """Starts redis-server on self.port: at creation, or again after kill()."""
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
                 "--save", "", "--appendonly", "no", "--logfile", os.path.join(self.dir, "redis.log")]
-        if cluster:
+        if self.cluster:
             args += ["--cluster-enabled", "yes", "--cluster-config-file", os.path.join(self.dir, "nodes.conf"),
                      "--cluster-node-timeout", "5000"]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -59,8 +65,13 @@ class RedisServer:
                 raise RuntimeError("redis-server did not start on port %d: %s" % (self.port, tail))
             time.sleep(0.05)
 
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
     def close(self):
         if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a stopped server would not see SIGTERM
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=10)
