@@ -344,8 +344,8 @@ struct RedisScriptClient::Impl {
         const RedisScriptCall* call;
         std::size_t node;
         int redirections = 0;
-        bool asking = false;                         // redirected by ASK: send ASKING first
-        bool reload = false;                         // send SCRIPT LOAD first
+        bool asking = false;  // redirected by ASK: send ASKING first
+        bool reload = false;  // send SCRIPT LOAD first
         std::size_t reloaded_on = static_cast<std::size_t>(-1);  // NOSCRIPT is retried once per node
     };
 
@@ -353,10 +353,10 @@ struct RedisScriptClient::Impl {
     timeval timeout{};
     bool cluster = false;
     std::vector<Script> scripts;
-    std::deque<Node> nodes;             // [0]: the location's; a deque keeps references valid
-    std::vector<std::size_t> slots;     // cluster: the node of each slot (0 when uncovered)
+    std::deque<Node> nodes;          // [0]: the location's; a deque keeps references valid
+    std::vector<std::size_t> slots;  // cluster: the node of each slot (0 when uncovered)
     std::vector<Posted> posted;
-    bool refresh_wanted = false;        // cluster: a node failed, the map may be stale
+    bool refresh_wanted = false;     // cluster: a node failed, the map may be stale
 
     Impl(RedisLocation loc, std::chrono::milliseconds t) : location(std::move(loc)) {
         const std::string where = "Redis '" + one_line(location.text) + "'";

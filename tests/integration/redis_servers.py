@@ -69,9 +69,10 @@ class RedisServer:
         if cluster:
             self.args += ["--cluster-enabled", "yes", "--cluster-config-file", os.path.join(self.dir, "nodes.conf"),
                           "--cluster-node-timeout", "5000"]
-        self._start()
+        self.start()
 
-    def _start(self):
+    def start(self):
+        """Starts redis-server on self.port: at creation, or again after kill() or stop()."""
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         with open(os.path.join(self.dir, "redis.pid"), "w") as f:
@@ -92,10 +93,15 @@ class RedisServer:
         self.proc.wait(timeout=GUARD_S)
         if between:
             between()
-        self._start()
+        self.start()
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
 
     def close(self):
         if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a stopped server would not see SIGTERM
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=10)
