@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "examples", "python"))
 import securemqtt_envelope as sm  # noqa: E402
+from orphans import claim, reap_orphans  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 
 BIN = os.environ.get("SECUREMQTT_BIN", os.path.join(ROOT, "build", "ci", "examples"))
@@ -34,44 +35,6 @@ BROKER = os.path.join(ROOT, "scripts", "local_broker.py")
 SANITIZED = os.environ.get("SECUREMQTT_SANITIZED") == "1"
 SLOWDOWN = 4 if SANITIZED else 1
 TIMEOUT = 30 * SLOWDOWN
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def claim(directory):
-    """Marks `directory` (a broker's or server's) as this test process's, for reap_orphans()."""
-    with open(os.path.join(directory, "owner.pid"), "w") as f:
-        f.write(str(os.getpid()))
-
-
-def reap_orphans(prefix, stop):
-    """Stops what earlier test processes left running in tempdir/PREFIX* when they were killed
-    (e.g. by ctest's timeout) before their clean-up ran: `stop(directory)`, then removes it.
-    Directories without an owner record, or whose owner still runs, are left alone."""
-    base = tempfile.gettempdir()
-    for name in os.listdir(base):
-        d = os.path.join(base, name)
-        if not name.startswith(prefix) or not os.path.isdir(d):
-            continue
-        try:
-            with open(os.path.join(d, "owner.pid")) as f:
-                owner = int(f.read())
-        except (OSError, ValueError):
-            continue
-        if owner == os.getpid() or _alive(owner):
-            continue
-        try:
-            stop(d)
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
 
 
 def _stop_broker(directory):

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import claim, reap_orphans
+from orphans import claim, reap_orphans
 
 GUARD_S = 60  # ends a hung start only
 

@@ -153,7 +153,26 @@ class ConsumerGroup(unittest.TestCase):
         self.assertLessEqual(reasons["replayed"], done["replays"] + 20)
         for m in group.members:
             self.assertTrue(any(l.startswith("secure_subscriber: ") and " verified" in l for l in m.err), m.err[-5:])
+        print("\n  %s: %d genuine delivered once (per member %s), %d replays sent, %d rejected as replayed" % (
+            name, len(out), [len(m.out) for m in group.everyone()], done["replays"], reasons["replayed"]))
         return reasons
+
+    def test_without_a_shared_store_members_accept_each_others_replays(self):
+        # What the shared store buys: each member's own memory has not seen what another member
+        # delivered, so a replay the broker hands to another member is accepted.
+        topic = "devices/device-1/group/nostore"
+        messages = genuine(topic, 4)
+        members = [LiveSubscriber(broker, ["$share/nostore/" + topic], ["-i", "nostore-%d" % k]) for k in range(2)]
+        try:
+            broker.raw_publish("device-1", [(topic, messages[0][1], False)] * 6 +
+                               [(topic, e, False) for _, e in messages[1:]])
+            wait_until = lambda: sum(len(m.out) + len(m.rejected()) for m in members) >= 9
+            members[0].wait(wait_until, "9 outcomes")
+        finally:
+            for m in members:
+                m.stop()
+        delivered = [l for m in members for l in m.out]
+        self.assertEqual(delivered.count("%s m-0000" % topic), 2, delivered)
 
     def test_three_members_on_one_redis_server_mqtt5(self):
         redis = RedisServer()
