@@ -166,6 +166,7 @@ def python_route(qos, n):
         return n / (time.monotonic() - t0) if sub.returncode == 0 else 0.0
     finally:
         subprocess.run([sys.executable, broker, "stop", d], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def main():
