@@ -14,10 +14,25 @@
 //
 // Prints a table; the last line is one JSON object with signed_msgs_per_s, raw_msgs_per_s,
 // ratio, p50_us, p99_us, connect_ms and more.
+//
+//   securemqtt_e2e_bench --replay-store LOCATION [--shared K] [-n] [-s] [-q] [-r]
+//
+// compares instead the subscriber's replay guard backed by the store at LOCATION (anything
+// open_replay_store() takes: a file path, "redis://HOST:PORT") with the in-memory guard, both
+// signed and verified, in alternating rounds (store first in even rounds, memory first in odd
+// ones). Each round starts fresh subscriber processes (this program again, with --subscriber),
+// so each round's guard starts empty; "{n}" in LOCATION becomes the round number, e.g.
+// /tmp/d/round-{n}.db for a fresh database per round, and "{i}" the subscriber's index. With
+// --shared K, K subscriber processes share the subscription $share/bench/TOPIC (and the store)
+// and the rate is the group's total. The last line is one JSON object with store_msgs_per_s,
+// memory_msgs_per_s and ratio (median of the paired rounds). When the store cannot be opened
+// (e.g. "not supported yet") it prints the library's error and exits with status 1.
 #include <securemqtt/securemqtt.hpp>
 
 #include <mqtt/async_client.h>
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,16 +41,20 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+extern char** environ;
 
 using namespace securemqtt;
 using SteadyClock = std::chrono::steady_clock;
@@ -55,6 +74,8 @@ struct Config {
     std::string certdir;
     std::string topic = "devices/device-1/bench";
     std::string raw_topic = "devices/device-1/bench-raw";
+    std::string store;  // --replay-store: compare this store with the in-memory guard
+    int shared = 0;     // --shared K: K subscribers on $share/bench/TOPIC
 };
 
 std::string broker_dir;
@@ -266,10 +287,256 @@ long peak_rss_kb() {
     return u.ru_maxrss;
 }
 
+// CPU time (user + system, all threads) this process has used, in microseconds.
+double cpu_us() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// ---- Replay store against the in-memory guard (--replay-store) ----
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+    for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+        s.replace(at, from.size(), to);
+    }
+    return s;
+}
+
+// One subscriber process of a store round (--subscriber FILTER): its guard uses the store at
+// c.store, or memory when empty. Talks over stdin/stdout: "ready" (or "error WHAT") once
+// subscribed, then answers each "count" with the messages verified so far, the last arrival
+// time, the CPU time used since "ready", the store's failed writes and the rejected messages;
+// ends at end of input.
+int subscriber_process(const Config& c, const std::string& filter) {
+    std::string error;
+    try {
+        SessionOptions o = session_options(c, "monitor", 1000);
+        o.replay.store = open_replay_store(c.store);
+        SecureSession sub(std::move(o));
+        Receiver rx;
+        rx.reset(std::numeric_limits<int>::max(), false);  // counts until the input ends
+        sub.subscribe(filter, c.qos, [&rx](const Message& m) { rx.arrived(m.payload.data(), m.payload.size()); });
+        sub.connect();
+        const double cpu0 = cpu_us();
+        std::printf("ready\n");
+        std::fflush(stdout);
+        char line[64];
+        while (std::fgets(line, sizeof line, stdin) != nullptr) {
+            const SessionStats stats = sub.stats();
+            const double cpu = cpu_us() - cpu0;
+            std::lock_guard<std::mutex> lock(rx.mutex);
+            std::printf("%d %.17g %.0f %llu %llu\n", rx.count, rx.last_us, cpu,
+                        static_cast<unsigned long long>(stats.replay_store_failures),
+                        static_cast<unsigned long long>(stats.rejected));
+            std::fflush(stdout);
+        }
+        sub.disconnect();
+        return 0;
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    std::printf("error %s\n", replace_all(error, "\n", " ").c_str());
+    std::fflush(stdout);
+    return 1;
+}
+
+std::string self_path() {
+    char path[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n <= 0) throw std::runtime_error("cannot find this program's path");
+    return std::string(path, static_cast<std::size_t>(n));
+}
+
+// A subscriber process as the publisher's side sees it: this program started again with
+// --subscriber (posix_spawn, safe with Paho's threads running here), its stdin and stdout
+// on pipes.
+struct SubscriberHandle {
+    pid_t pid = -1;
+    FILE* to = nullptr;
+    FILE* from = nullptr;
+
+    SubscriberHandle(const Config& c, const std::string& location, const std::string& filter) {
+        std::vector<std::string> args = {"securemqtt_e2e_bench", "--subscriber", filter, "-h", c.host,
+                                         "-p", std::to_string(c.port), "--cafile", c.cafile, "--certdir",
+                                         c.certdir, "-q", std::to_string(c.qos)};
+        if (!location.empty()) args.insert(args.end(), {"--replay-store", location});
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(&a[0]);
+        argv.push_back(nullptr);
+        int down[2];
+        int up[2];
+        if (::pipe2(down, O_CLOEXEC) != 0 || ::pipe2(up, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, down[0], 0);
+        posix_spawn_file_actions_adddup2(&actions, up[1], 1);
+        const int rc = ::posix_spawn(&pid, self_path().c_str(), &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        ::close(down[0]);
+        ::close(up[1]);
+        to = fdopen(down[1], "w");
+        from = fdopen(up[0], "r");
+        if (rc != 0) {
+            std::fclose(to);
+            std::fclose(from);
+            throw std::runtime_error("could not start a subscriber process");
+        }
+    }
+    ~SubscriberHandle() {
+        if (to != nullptr) std::fclose(to);  // end of input: the subscriber disconnects and ends
+        if (from != nullptr) std::fclose(from);
+        int status = 0;
+        if (pid > 0) ::waitpid(pid, &status, 0);
+    }
+    SubscriberHandle(const SubscriberHandle&) = delete;
+    SubscriberHandle& operator=(const SubscriberHandle&) = delete;
+
+    std::string ask(const char* command) {
+        if (command != nullptr) {
+            std::fprintf(to, "%s\n", command);
+            std::fflush(to);
+        }
+        std::string line;
+        int ch = 0;
+        while ((ch = std::fgetc(from)) != EOF && ch != '\n') line += static_cast<char>(ch);
+        if (ch == EOF && line.empty()) throw std::runtime_error("a subscriber process ended");
+        return line;
+    }
+};
+
+// One round: start the subscribers (store at `location`, or memory when empty), publish c.n
+// messages, and measure the group's verified messages per second, from the first publish to
+// the last arrival at any subscriber, and the subscribers' CPU time per message.
+struct StoreRound {
+    double msgs_per_s = 0;
+    double cpu_us_per_msg = 0;
+    double flushed_s = 0;  // when the publisher had every PUBACK, seconds after the first publish
+};
+
+StoreRound store_round(const Config& c, const std::string& location, SecureSession& pub) {
+    const int count = std::max(1, c.shared);
+    const std::string filter = c.shared > 0 ? "$share/bench/" + c.topic : c.topic;
+    std::vector<std::unique_ptr<SubscriberHandle>> subs;
+    for (int i = 0; i < count; ++i) {
+        subs.push_back(std::make_unique<SubscriberHandle>(c, replace_all(location, "{i}", std::to_string(i)), filter));
+    }
+    for (auto& s : subs) {
+        const std::string line = s->ask(nullptr);
+        if (line.rfind("error ", 0) == 0) throw std::runtime_error(line.substr(6));
+        if (line != "ready") throw std::runtime_error("subscriber did not start: " + line);
+    }
+    const std::string payload(c.size, 'x');
+    const double t0 = now_us();
+    for (int i = 0; i < c.n; ++i) pub.publish(c.topic, payload, c.qos);
+    pub.flush(std::chrono::seconds(60));
+    const double flushed = now_us();
+    // Ask for the counts until all arrived (the rate is taken from the arrival times, so the
+    // polling does not enter it).
+    long long received = 0;
+    double last = 0;
+    double cpu = 0;
+    unsigned long long failures = 0;
+    unsigned long long rejected = 0;
+    const double deadline = now_us() + 120e6;
+    for (;;) {
+        received = 0;
+        last = cpu = 0;
+        failures = rejected = 0;
+        for (auto& s : subs) {
+            std::istringstream in(s->ask("count"));
+            long long n = 0;
+            double l = 0;
+            double u = 0;
+            unsigned long long f = 0;
+            unsigned long long r = 0;
+            in >> n >> l >> u >> f >> r;
+            received += n;
+            last = std::max(last, l);
+            cpu += u;
+            failures += f;
+            rejected += r;
+        }
+        if (received >= c.n || now_us() > deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (received < c.n) std::cerr << "warning: " << received << " of " << c.n << " messages arrived\n";
+    if (failures != 0) std::cerr << "warning: " << failures << " replay store writes failed\n";
+    if (rejected != 0) std::cerr << "warning: " << rejected << " messages rejected\n";
+    StoreRound r;
+    r.msgs_per_s = last > t0 ? static_cast<double>(received) / ((last - t0) / 1e6) : 0;
+    r.cpu_us_per_msg = received > 0 ? cpu / static_cast<double>(received) : 0;
+    r.flushed_s = (flushed - t0) / 1e6;
+    return r;
+}
+
+std::string json_list(const std::vector<double>& v, int decimals) {
+    std::string out;
+    char number[32];
+    for (double x : v) {
+        std::snprintf(number, sizeof number, "%.*f", decimals, x);
+        out += (out.empty() ? "" : ",") + std::string(number);
+    }
+    return "[" + out + "]";
+}
+
+int compare_store(const Config& c) {
+    std::signal(SIGPIPE, SIG_IGN);  // a subscriber that ended is reported, not fatal here
+    const int buffer = c.n + 1000;
+    SecureSession pub(session_options(c, "device-1", buffer));
+    pub.connect();
+    std::vector<StoreRound> store, memory;
+    std::vector<double> pair_ratios;
+    for (int r = 0; r < c.rounds; ++r) {  // alternate which goes first, so drift affects both alike
+        const std::string location = replace_all(c.store, "{n}", std::to_string(r));
+        if (r % 2 == 0) {
+            store.push_back(store_round(c, location, pub));
+            memory.push_back(store_round(c, "", pub));
+        } else {
+            memory.push_back(store_round(c, "", pub));
+            store.push_back(store_round(c, location, pub));
+        }
+        if (memory.back().msgs_per_s > 0) pair_ratios.push_back(store.back().msgs_per_s / memory.back().msgs_per_s);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the broker drain
+    }
+    pub.disconnect();
+    const auto field = [](const std::vector<StoreRound>& rounds, double StoreRound::*f) {
+        std::vector<double> v;
+        for (const auto& r : rounds) v.push_back(r.*f);
+        return v;
+    };
+    const auto store_rates = field(store, &StoreRound::msgs_per_s);
+    const auto memory_rates = field(memory, &StoreRound::msgs_per_s);
+    const double s = median(store_rates);
+    const double m = median(memory_rates);
+    const double s_cpu = median(field(store, &StoreRound::cpu_us_per_msg));
+    const double m_cpu = median(field(memory, &StoreRound::cpu_us_per_msg));
+    const double ratio = median(pair_ratios);
+    const int subscribers = std::max(1, c.shared);
+    std::printf("end to end with a replay store, %d messages of %zu bytes at QoS %d, %d subscriber process%s%s, "
+                "median of %d rounds, mTLS over loopback\n",
+                c.n, c.size, c.qos, subscribers, subscribers > 1 ? "es" : "", c.shared > 0 ? " on $share/bench/" : "",
+                c.rounds);
+    std::printf("  %-12s %10.0f msg/s   subscriber CPU %6.1f us/msg   (%s)\n", "store", s, s_cpu, c.store.c_str());
+    std::printf("  %-12s %10.0f msg/s   subscriber CPU %6.1f us/msg\n", "in memory", m, m_cpu);
+    std::printf("  ratio store/memory (median of paired rounds): %.3f\n", ratio);
+    std::printf("{\"qos\":%d,\"size\":%zu,\"messages\":%d,\"subscribers\":%d,\"rounds\":%d,\"store_msgs_per_s\":%.0f,"
+                "\"memory_msgs_per_s\":%.0f,\"ratio\":%.3f,\"store_cpu_us_per_msg\":%.1f,\"memory_cpu_us_per_msg\":%.1f,"
+                "\"store_rounds\":%s,\"memory_rounds\":%s,\"pair_ratios\":%s,\"store_flushed_s\":%s,"
+                "\"memory_flushed_s\":%s}\n",
+                c.qos, c.size, c.n, subscribers, c.rounds, s, m, ratio, s_cpu, m_cpu, json_list(store_rates, 0).c_str(),
+                json_list(memory_rates, 0).c_str(), json_list(pair_ratios, 3).c_str(),
+                json_list(field(store, &StoreRound::flushed_s), 2).c_str(),
+                json_list(field(memory, &StoreRound::flushed_s), 2).c_str());
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
     Config c;
+    std::string subscriber_filter;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         const auto next = [&]() -> std::string {
@@ -284,13 +551,22 @@ int main(int argc, char** argv) try {
         else if (a == "-p") c.port = std::stoi(next());
         else if (a == "--cafile") c.cafile = next();
         else if (a == "--certdir") c.certdir = next();
+        else if (a == "--replay-store") c.store = next();
+        else if (a == "--shared") c.shared = std::stoi(next());
+        else if (a == "--subscriber") subscriber_filter = next();
         else if (a == "--help") {
             std::cout << "usage: securemqtt_e2e_bench [-n N] [-s BYTES] [-q 0|1] [-r ROUNDS] "
-                         "[-h HOST -p PORT --cafile CA --certdir DIR]\n";
+                         "[-h HOST -p PORT --cafile CA --certdir DIR] [--replay-store LOCATION [--shared K]]\n";
             return 0;
         } else throw std::runtime_error("unknown option " + a);
     }
+    if (!subscriber_filter.empty()) return subscriber_process(c, subscriber_filter);
     if (c.port == 0) start_broker(c);
+    if (!c.store.empty()) {
+        const int status = compare_store(c);
+        stop_broker();
+        return status;
+    }
     // Fork the subscriber before any Paho thread exists in this process.
     int down[2];
     int up[2];

@@ -7,6 +7,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,8 @@ def micro():
             medians[b["run_name"]] = b["real_time"] if b["time_unit"] == "ns" else b["real_time"] * 1000
             if "ratio" in b:
                 ratios[b["run_name"]] = b["ratio"]
+            if "store_extra_us" in b:
+                ratios[b["run_name"] + ":store_extra_us"] = b["store_extra_us"]
     return medians, ratios
 
 
@@ -56,6 +59,80 @@ def e2e(qos, n):
     out = subprocess.run([os.path.join(BUILD, "bench", "securemqtt_e2e_bench"), "-n", str(n), "-q", str(qos), "-r", "15"],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def e2e_store(location, n=10000, rounds=15, shared=0):
+    """QoS 1 with the subscriber's guard on the store at `location`, against the in-memory guard in
+    alternating rounds. Returns (result, None), or (None, why) when the store could not be used."""
+    args = [os.path.join(BUILD, "bench", "securemqtt_e2e_bench"), "-n", str(n), "-q", "1", "-r", str(rounds),
+            "--replay-store", location]
+    if shared:
+        args += ["--shared", str(shared)]
+    out = subprocess.run(args, capture_output=True, text=True)
+    if out.returncode != 0:
+        if "not supported" in out.stderr:
+            return None, "not supported by this build"
+        return None, "failed: " + (out.stderr.strip().splitlines() or ["exit %d" % out.returncode])[-1]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["warnings"] = [w for w in out.stderr.splitlines() if w.startswith("warning")]
+    return r, None
+
+
+def store_row(label, result, why, budget=None):
+    if why:
+        print("  %-26s %s" % (label, why))
+        return
+    r = result
+    ratio = verdict(r["ratio"], budget, at_most=False) if budget else "%6.2f   (no budget)" % r["ratio"]
+    print("  %-26s %11.0f %12.0f %7.1f / %4.1f   %s" % (label, r["store_msgs_per_s"], r["memory_msgs_per_s"],
+                                                     r["store_cpu_us_per_msg"], r["memory_cpu_us_per_msg"], ratio))
+    print("  %-26s rounds, store:  %s" % ("", " ".join("%.0f" % x for x in r["store_rounds"])))
+    print("  %-26s rounds, memory: %s" % ("", " ".join("%.0f" % x for x in r["memory_rounds"])))
+    for w in sorted(set(r["warnings"])):
+        print("  %-26s %s" % ("", w))
+
+
+def redis_server():
+    """(server, None): a Redis server on a free loopback port, started as the integration tests
+    start one (--save '' --appendonly no); or (None, why not)."""
+    if not shutil.which("redis-server") or not shutil.which("redis-cli"):
+        return None, "skipped: no redis-server here"
+    try:
+        sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+        from redis_servers import RedisServer
+        return RedisServer(), None
+    except Exception as e:  # a benchmark reports and goes on
+        return None, "skipped: could not start redis-server: %s" % e
+
+
+def replay_stores(paired):
+    print("Replay stores, end to end: QoS 1, 10,000 messages of 256 bytes per round, each round with fresh")
+    print("subscriber processes, store and in-memory rounds alternating; ratio store/memory = median of the pairs")
+    print("  %-26s %11s %12s %14s   %s" % ("store", "store msg/s", "memory msg/s", "CPU us/msg", "ratio   budget"))
+    with tempfile.TemporaryDirectory(prefix="securemqtt-bench-store-") as d:
+        r, why = e2e_store(os.path.join(d, "round-{n}.db"))
+        store_row("SQLite, file per round", r, why, 0.85)
+    redis, why = redis_server()
+    if redis is None:
+        print("  %-26s %s" % ("Redis", why))
+    else:
+        try:
+            location = "redis://127.0.0.1:%d" % redis.port
+            r, why = e2e_store(location)
+            store_row("Redis, one server", r, why, 0.70)
+            print("  Redis group: K subscriber processes on $share/bench/TOPIC sharing the store, msg/s of the")
+            print("  whole group (in memory: K processes, each its own guard); 7 pairs of rounds")
+            for k in (1, 2, 3):
+                subprocess.run(["redis-cli", "-p", str(redis.port), "FLUSHALL"], capture_output=True)
+                r, why = e2e_store(location, rounds=7, shared=k)
+                store_row("  %d subscriber%s" % (k, "s" if k > 1 else ""), r, why)
+        finally:
+            redis.close()
+    key = "BM_StoreVsMemory/256"
+    if key in paired:
+        print("  CPU us/msg: the subscriber processes' CPU time (all threads) per verified message, store / memory")
+        print("  micro, %s (verify + confirm, paired): SQLite %.1fx in memory, +%.1f us per message" % (
+            key, paired[key], paired.get(key + ":store_extra_us", float("nan"))))
 
 
 def python_route(qos, n):
@@ -89,6 +166,7 @@ def python_route(qos, n):
         return n / (time.monotonic() - t0) if sub.returncode == 0 else 0.0
     finally:
         subprocess.run([sys.executable, broker, "stop", d], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def main():
@@ -145,6 +223,8 @@ def main():
         rate = python_route(qos, 5000)
         print("  QoS %d: %8.0f msg/s   securemqtt C++ is %.1fx faster" % (
             qos, rate, results[qos]["signed_msgs_per_s"] / rate if rate else float("nan")))
+    print()
+    replay_stores(paired)
 
 
 if __name__ == "__main__":
