@@ -4,6 +4,7 @@
 // three-node Redis Cluster whose slots the tests migrate. The tests watch the servers through
 // plain hiredis connections of their own, and count redirections in INFO errorstats.
 #include "support/catch.hpp"
+#include "support/redis_test_env.hpp"
 
 #include "redis_client.hpp"
 #include "redis_scripts.hpp"
@@ -35,6 +36,9 @@ using securemqtt::detail::RedisScriptClient;
 using Kind = RedisReply::Kind;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using testutil::cluster_ports;
+using testutil::control;
+using testutil::env_port;
 
 namespace {
 
@@ -42,21 +46,6 @@ constexpr auto timeout = 2000ms;        // for tests that do not wait on it
 constexpr auto short_timeout = 400ms;  // for those that do
 constexpr auto recovery_bound = 15s;   // ends a wait for a server to come back
 
-int env_port(const char* name) {
-    const char* value = std::getenv(name);
-    if (value == nullptr) FAIL(name << " is not set: run this program with run_redis_client_tests.py");
-    return std::stoi(value);
-}
-
-std::vector<int> cluster_ports() {
-    const char* value = std::getenv("SECUREMQTT_REDIS_CLUSTER");
-    if (value == nullptr) FAIL("SECUREMQTT_REDIS_CLUSTER is not set: run this program with run_redis_client_tests.py");
-    std::vector<int> ports;
-    std::stringstream in(value);
-    for (std::string port; std::getline(in, port, ',');) ports.push_back(std::stoi(port));
-    REQUIRE(ports.size() == 3);
-    return ports;
-}
 
 std::string location(int port, int db = -1) {
     return "redis://127.0.0.1:" + std::to_string(port) + (db >= 0 ? "/" + std::to_string(db) : "");
@@ -169,30 +158,6 @@ void flush_cluster() {
 
 // ---- the faulty server, through run_redis_client_tests.py
 
-void control(const std::string& command) {
-    const char* fds = std::getenv("SECUREMQTT_REDIS_CONTROL");
-    if (fds == nullptr) FAIL("SECUREMQTT_REDIS_CONTROL is not set: run this program with run_redis_client_tests.py");
-    const std::string spec = fds;
-    const int out = std::stoi(spec.substr(0, spec.find(',')));
-    const int in = std::stoi(spec.substr(spec.find(',') + 1));
-    const std::string line = command + "\n";
-    REQUIRE(::write(out, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
-    std::string answer;
-    const auto deadline = Clock::now() + 60s;
-    while (answer.empty() || answer.back() != '\n') {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        REQUIRE(left.count() > 0);
-        pollfd p{in, POLLIN, 0};
-        const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
-        REQUIRE(ready >= 0);
-        if (ready == 0) continue;
-        char c = 0;
-        REQUIRE(::read(in, &c, 1) == 1);
-        answer += c;
-    }
-    INFO("control " << command << ": " << answer);
-    REQUIRE(answer == "ok\n");
-}
 
 // A loopback port nothing listens on (the kernel just handed it out and took it back).
 int closed_port() {
