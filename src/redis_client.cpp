@@ -332,6 +332,9 @@ struct RedisScriptClient::Impl {
         ContextPtr context;
         std::deque<Expected> expected;
         bool attempted = false;  // a connection was attempted during the current public call
+        // Scripts this connection has had SCRIPT LOAD for: post() sends it first otherwise, since
+        // a posted call's NOSCRIPT would only be noticed, and the call run, at the next run().
+        std::set<std::size_t> loaded;
     };
 
     struct Posted {
@@ -424,6 +427,7 @@ struct RedisScriptClient::Impl {
         if (n.attempted) return nullptr;
         n.attempted = true;
         std::string ignored;
+        n.loaded.clear();
         n.context = open(n.host, n.port, true, ignored);
         if (!n.context && cluster) refresh_wanted = true;
         return n.context.get();
@@ -433,6 +437,7 @@ struct RedisScriptClient::Impl {
     void drop(Node& n) {
         n.context.reset();
         n.expected.clear();
+        n.loaded.clear();
         if (cluster) refresh_wanted = true;
     }
 
@@ -686,8 +691,13 @@ void RedisScriptClient::post(const RedisScriptCall& call) {
     if (!d.known_script(call)) return;
     redisContext* c = d.connection(node);
     if (c == nullptr) return;  // run() returns it as unavailable
+    Impl::Node& n = d.nodes[node];
+    if (n.loaded.insert(call.script).second) {
+        Impl::append(*c, {"SCRIPT", "LOAD", d.scripts[call.script].source});
+        n.expected.push_back({Impl::Expected::Kind::load, call.script});
+    }
     d.append_call(*c, call);
-    d.nodes[node].expected.push_back({Impl::Expected::Kind::call, d.posted.size() - 1});
+    n.expected.push_back({Impl::Expected::Kind::call, d.posted.size() - 1});
     d.flush(d.nodes[node]);
 }
 

@@ -28,8 +28,12 @@ public:
     /// Records a reserved `pos` in the store (see ReplayGuard::confirm).
     bool confirm(const StreamPosition& pos) noexcept;
 
-    std::uint64_t failures() const noexcept { return failures_.load(std::memory_order_relaxed); }
-    std::uint64_t lease_overruns() const noexcept { return lease_overruns_.load(std::memory_order_relaxed); }
+    std::uint64_t failures() const noexcept {
+        return failures_.load(std::memory_order_relaxed) + store_->deferred().failures;
+    }
+    std::uint64_t lease_overruns() const noexcept {
+        return lease_overruns_.load(std::memory_order_relaxed) + store_->deferred().lease_overruns;
+    }
 
 private:
     using Id = std::tuple<std::string, std::uint64_t, std::uint64_t>;  // key id, stream, counter

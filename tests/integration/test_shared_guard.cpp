@@ -70,7 +70,8 @@ TEST_CASE("two verifiers on one store admit a message once between them") {
 TEST_CASE("a copy arriving while another verifier holds the message waits for its commit, then is replayed") {
     const std::string where = location(testutil::env_port("SECUREMQTT_REDIS_SERVER"));
     ReplayGuard a(shared(where)), b(shared(where));
-    const StreamPosition p = at(1, 1, replay_now, fresh_key("held"));
+    const std::string key = fresh_key("held");  // outlives the position, which views it
+    const StreamPosition p = at(1, 1, replay_now, key);
     REQUIRE_FALSE(a.admit(p, replay_now).has_value());
     std::atomic<bool> committed{false};
     auto copy = std::async(std::launch::async, [&] {
@@ -89,21 +90,26 @@ TEST_CASE("a copy arriving while another verifier holds the message waits for it
 TEST_CASE("a verifier that never commits (it died) holds a message only for its lease; then another takes it") {
     const std::string where = location(testutil::env_port("SECUREMQTT_REDIS_SERVER"));
     ReplayGuard dead(shared(where, 300, 5000)), other(shared(where, 300, 5000));
-    const StreamPosition p = at(5, 2, replay_now, fresh_key("lease"));
+    const std::string key = fresh_key("lease");  // outlives the position, which views it
+    const StreamPosition p = at(5, 2, replay_now, key);
     REQUIRE_FALSE(dead.admit(p, replay_now).has_value());
     REQUIRE_FALSE(other.admit(p, replay_now).has_value());  // after the lease: at least once
     REQUIRE(other.confirm(p));
-    // The "dead" one was only slow: its late commit finds the message recorded, and counts it.
+    // The "dead" one was only slow, and commits too.
     REQUIRE(dead.confirm(p));
-    CHECK(dead.store_lease_overruns() == 1);
-    CHECK(other.store_lease_overruns() == 0);
+    // Commits are pipelined: each verifier learns its commit's outcome with its next call, and
+    // the two commits race on their own connections, so either may be the one that finds the
+    // message recorded — but exactly one does: the message was delivered twice.
     CHECK(dead.admit(p, replay_now) == RejectReason::replayed);
+    CHECK(other.admit(p, replay_now) == RejectReason::replayed);
+    CHECK(dead.store_lease_overruns() + other.store_lease_overruns() == 1);
 }
 
 TEST_CASE("one verifier asked twice for a message it holds: the second copy is replayed at once") {
     const std::string where = location(testutil::env_port("SECUREMQTT_REDIS_SERVER"));
     ReplayGuard g(shared(where));
-    const StreamPosition p = at(1, 1, replay_now, fresh_key("self"));
+    const std::string key = fresh_key("self");  // outlives the position, which views it
+    const StreamPosition p = at(1, 1, replay_now, key);
     REQUIRE_FALSE(g.admit(p, replay_now).has_value());
     CHECK(g.admit(p, replay_now) == RejectReason::replayed);
     REQUIRE(g.confirm(p));
