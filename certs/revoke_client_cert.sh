@@ -21,5 +21,7 @@ out_dir="$(cd "$out_dir" && pwd)"
 openssl ca -batch -config "$out_dir/ca.cnf" -revoke "$out_dir/$client.pem" 2>"$out_dir/.openssl-ca.log" ||
   { cat "$out_dir/.openssl-ca.log" >&2; die "openssl ca -revoke failed"; }
 openssl ca -batch -config "$out_dir/ca.cnf" -gencrl -out "$out_dir/crl.pem" 2>/dev/null
-echo "revoked CN=$client; CRL updated: $out_dir/crl.pem"
+# Named by the certificate's own subject: NAME is a file name (e.g. "server", whose CN differs).
+subject="$(openssl x509 -noout -subject -nameopt RFC2253 -in "$out_dir/$client.pem" | sed 's/^subject=//')"
+echo "revoked $client.pem ($subject); CRL updated: $out_dir/crl.pem"
 echo "next: reload the broker (kill -HUP <mosquitto pid>) so it reads the new CRL"

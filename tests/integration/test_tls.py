@@ -188,8 +188,10 @@ class Revocation(unittest.TestCase):
         self.addCleanup(revoked.close)
         crl = os.path.join(revoked.certs, "crl.pem")
         self.assertEqual(publish(revoked, "device-1", ["--crlfile", crl]).returncode, 0)  # not revoked yet
-        subprocess.run([os.path.join(ROOT, "certs", "revoke_client_cert.sh"), "server", "--out", revoked.certs],
-                       check=True, capture_output=True)
+        said = subprocess.run([os.path.join(ROOT, "certs", "revoke_client_cert.sh"), "server", "--out", revoked.certs],
+                              check=True, capture_output=True, text=True)
+        # It names what it revoked by the certificate's own subject, not by the file's name.
+        self.assertIn("revoked server.pem (CN=localhost)", said.stdout)
         out = publish(revoked, "device-1", ["--crlfile", crl])
         self.assertEqual(out.returncode, 1, out.stderr)
         self.assertIn("certificate verify failed (certificate revoked) [certificate_revoked]", out.stderr)
