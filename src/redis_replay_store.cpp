@@ -183,7 +183,11 @@ private:
 }  // namespace
 
 std::shared_ptr<ReplayStore> open_redis_replay_store(const std::string& location) {
-    return std::make_shared<RedisReplayStore>(parse_redis_location(location));
+    try {
+        return std::make_shared<RedisReplayStore>(parse_redis_location(location));
+    } catch (const ConfigError& e) {  // the client's words name the location and the cause
+        throw ConfigError(std::string("replay store: ") + e.what());
+    }
 }
 
 }  // namespace securemqtt::detail

@@ -226,16 +226,19 @@ TEST_CASE("a store file that cannot be used is a ConfigError naming it", "[repla
         const std::string what = config_error_of(file);
         CHECK(what == "replay store '" + file + "': in use by another replay guard or process");
     }
-    SECTION("redis is not supported yet") {
-        const std::string what = [] {
+    SECTION("a Redis location that cannot be used") {
+        const auto error_of = [](const std::string& location) {
             try {
-                open_replay_store("redis://127.0.0.1:6379/0");
+                open_replay_store(location);
             } catch (const ConfigError& e) {
                 return std::string(e.what());
             }
             return std::string("(no error)");
-        }();
-        CHECK(what == "replay store 'redis://127.0.0.1:6379/0': Redis stores are not supported yet (give a file path)");
+        };
+        CHECK(error_of("redis://127.0.0.1:6379/x").rfind("replay store: Redis location 'redis://127.0.0.1:6379/x': ", 0) == 0);
+        CHECK(error_of("rediss://127.0.0.1:6379") ==
+              "replay store 'rediss://127.0.0.1:6379': TLS to Redis (rediss://) is not supported; use redis:// on a "
+              "trusted network or a local TLS tunnel");
     }
 }
 

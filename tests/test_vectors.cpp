@@ -148,6 +148,8 @@ TEST_CASE("signing the vectors' fields reproduces their bytes exactly", "[vector
 TEST_CASE("the vectors name every rejection reason", "[vectors]") {
     const auto& doc = vectors_doc();
     for (std::size_t i = 0; i < reject_reason_count; ++i) {
+        // A shared store's outage, not a property of any envelope: no vector can show it.
+        if (static_cast<RejectReason>(i) == RejectReason::replay_state_unavailable) continue;
         const std::string reason(to_string(static_cast<RejectReason>(i)));
         bool found = false;
         for (const auto& vec : doc["vectors"].array) found = found || vec["expect"].str() == reason;
