@@ -148,9 +148,10 @@ class ConsumerGroup(unittest.TestCase):
         reasons = collections.Counter(l.split()[1] for l in group.rejections())
         self.assertEqual(set(reasons), {"replayed"}, reasons)
         # Every replay rejected; beyond them only the broker's redeliveries of what the killed
-        # member had recorded but not yet acknowledged (at most its in-flight window).
+        # member had recorded but whose acknowledgements Paho had not sent (at most the 19 it
+        # handled).
         self.assertGreaterEqual(reasons["replayed"], done["replays"])
-        self.assertLessEqual(reasons["replayed"], done["replays"] + 20)
+        self.assertLessEqual(reasons["replayed"], done["replays"] + 19)
         for m in group.members:
             self.assertTrue(any(l.startswith("secure_subscriber: ") and " verified" in l for l in m.err), m.err[-5:])
         print("\n  %s: %d genuine delivered once (per member %s), %d replays sent, %d rejected as replayed" % (
@@ -301,9 +302,10 @@ class DurableKilledInHandler(unittest.TestCase):
             sub.stop()
             self.assertEqual(first, ["%s %s" % (topic, p.decode()) for p, _ in messages[:24]])
             self.assertEqual(first + sub.out, ["%s %s" % (topic, p.decode()) for p, _ in messages])
-            # The 24 replays, and perhaps the broker's copy of the one recorded but not yet
-            # acknowledged when the process died.
-            self.assertIn(len(sub.rejected()), (24, 25))
+            # The 24 replays, and the broker's copies of messages the killed process had recorded
+            # but whose acknowledgements Paho had not yet sent: at most the 24 it handled.
+            self.assertGreaterEqual(len(sub.rejected()), 24)
+            self.assertLessEqual(len(sub.rejected()), 48)
             self.assertEqual(set(sub.rejected()), {"rejected: replayed on topic '%s'" % topic})
         finally:
             shutil.rmtree(d, ignore_errors=True)
