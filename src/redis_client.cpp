@@ -256,8 +256,13 @@ RedisLocation parse_redis_location(const std::string& location) {
         bad_location(std::string(scheme) + "...@" + std::string(rest.substr(at + 1)),
                      "user names and passwords in the location are not supported");
     }
-    if (rest.find('?') != std::string_view::npos) bad_location(location, "query strings are not supported");
-    if (rest.find('#') != std::string_view::npos) bad_location(location, "fragments are not supported");
+    // Shown only up to the '?' or '#': what follows may hold a password (?password=...).
+    if (const std::size_t q = rest.find('?'); q != std::string_view::npos) {
+        bad_location(location.substr(0, scheme.size() + q) + "?...", "query strings are not supported");
+    }
+    if (const std::size_t h = rest.find('#'); h != std::string_view::npos) {
+        bad_location(location.substr(0, scheme.size() + h) + "#...", "fragments are not supported");
+    }
 
     RedisLocation loc;
     loc.text = location;

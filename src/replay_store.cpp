@@ -257,8 +257,9 @@ std::shared_ptr<ReplayStore> open_replay_store(const std::string& location) {
     if (location.empty()) return nullptr;
     if (location.rfind("redis://", 0) == 0) return detail::open_redis_replay_store(location);
     if (location.rfind("rediss://", 0) == 0) {
-        throw ConfigError("replay store '" + location + "': TLS to Redis (rediss://) is not supported; use redis:// on a "
-                          "trusted network or a local TLS tunnel");
+        // The location is not shown: it may carry a password.
+        throw ConfigError("replay store: TLS to Redis (rediss://) is not supported; use redis:// on a trusted network "
+                          "or a local TLS tunnel");
     }
     return std::make_shared<SqliteReplayStore>(location);
 }

@@ -60,11 +60,11 @@ ReplayStore::SharedRules SharedAdmission::rules_for(const StreamPosition& pos) c
 }
 
 void SharedAdmission::note(bool available) noexcept {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (available_ == available) return;
-        available_ = available;
-    }
+    // One lock over the change and its report, so that threads noticing at once report the
+    // changes in the order they happened.
+    std::lock_guard<std::mutex> lock(note_mutex_);
+    if (available_ == available) return;
+    available_ = available;
     if (!options_.on_store_availability) return;
     try {
         options_.on_store_availability(available, available ? "answering again" : "not answering");

@@ -28,12 +28,8 @@ public:
     /// Records a reserved `pos` in the store (see ReplayGuard::confirm).
     bool confirm(const StreamPosition& pos) noexcept;
 
-    std::uint64_t failures() const noexcept {
-        return failures_.load(std::memory_order_relaxed) + store_->deferred().failures;
-    }
-    std::uint64_t lease_overruns() const noexcept {
-        return lease_overruns_.load(std::memory_order_relaxed) + store_->deferred().lease_overruns;
-    }
+    std::uint64_t failures() const noexcept { return failures_.load(std::memory_order_relaxed); }
+    std::uint64_t lease_overruns() const noexcept { return lease_overruns_.load(std::memory_order_relaxed); }
 
 private:
     using Id = std::tuple<std::string, std::uint64_t, std::uint64_t>;  // key id, stream, counter
@@ -51,6 +47,7 @@ private:
     // Reserved by this guard and not confirmed yet: a copy arriving meanwhile on another thread
     // is this process's own duplicate, not another verifier's reservation.
     std::set<Id> in_flight_;
+    std::mutex note_mutex_;  // held while reporting a change of availability
     bool available_ = true;
     std::atomic<std::uint64_t> failures_{0}, lease_overruns_{0};
 };

@@ -114,6 +114,15 @@ TEST_CASE("parse_redis_location: user and password refused, the password never s
             CHECK(what.find("s3c") == std::string::npos);
         }
     }
+    // Nor in a query string or a fragment.
+    for (const std::string location : {"redis://h:6379?password=s3cret", "redis://h:6379/0#s3cret"}) {
+        try {
+            parse_redis_location(location);
+            FAIL("accepted: " << location);
+        } catch (const ConfigError& e) {
+            CHECK(std::string(e.what()).find("s3c") == std::string::npos);
+        }
+    }
 }
 
 TEST_CASE("redis_script: every src/redis/*.lua embedded as it is on disk") {

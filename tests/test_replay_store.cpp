@@ -236,9 +236,9 @@ TEST_CASE("a store file that cannot be used is a ConfigError naming it", "[repla
             return std::string("(no error)");
         };
         CHECK(error_of("redis://127.0.0.1:6379/x").rfind("replay store: Redis location 'redis://127.0.0.1:6379/x': ", 0) == 0);
-        CHECK(error_of("rediss://127.0.0.1:6379") ==
-              "replay store 'rediss://127.0.0.1:6379': TLS to Redis (rediss://) is not supported; use redis:// on a "
-              "trusted network or a local TLS tunnel");
+        CHECK(error_of("rediss://:hunter2@127.0.0.1:6379") ==
+              "replay store: TLS to Redis (rediss://) is not supported; use redis:// on a trusted network or a local "
+              "TLS tunnel");
     }
 }
 

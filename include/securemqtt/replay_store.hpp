@@ -113,19 +113,10 @@ public:
     /// the newest one recorded on its topic under the same key id is replayed. Never throws.
     virtual Answer reserve(const StreamPosition& position, const SharedRules& rules) noexcept;
     /// Shared stores: records a reserved message (window, quota, watermark, expiry) and ends its
-    /// reservation. replayed when some verifier recorded it meanwhile (a lease that ran out:
-    /// the message was then delivered twice). A store may instead send the commit and return
-    /// admitted before its answer is in, reading it with a later call (one round trip per
-    /// message instead of two); it then counts what that answer says in deferred(), and retries
-    /// a commit that got no answer before it answers any later reservation. Never throws.
+    /// reservation, answered before it returns (the MQTT acknowledgement follows). replayed when
+    /// some verifier recorded it meanwhile (a lease that ran out: the message was then delivered
+    /// twice). Never throws.
     virtual Answer commit(const StreamPosition& position, const SharedRules& rules) noexcept;
-
-    /// What a store that answers commits late (see commit()) found later.
-    struct Deferred {
-        std::uint64_t failures = 0;        ///< commits given up (an error from the store)
-        std::uint64_t lease_overruns = 0;  ///< commits that found the message recorded already
-    };
-    virtual Deferred deferred() const noexcept { return {}; }
 
 protected:
     ReplayStore() = default;

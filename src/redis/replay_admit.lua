@@ -22,7 +22,9 @@
 --           skew and a margin for clocks, so that state expires only when every message it
 --           could protect is too_old anyway (expiry never reopens a replay)
 --   ARGV[7] P
--- Returns 0 when admitted (and recorded), 1 when replayed. Expiry times only ever grow, so a
+-- Returns 0 when admitted (and recorded); otherwise not admitted: 1 when this counter is recorded
+-- already, 2 when it is behind the window or the watermark (so a commit that finds 1 learns that
+-- another verifier recorded the message, one that finds 2 only that the stream moved on). Expiry times only ever grow, so a
 -- message with a shorter expiry (no age allowance) never shortens state a longer one needs.
 --
 -- Counters are 64-bit; Lua numbers are doubles, exact only below 2^53. So counters travel as
@@ -67,16 +69,17 @@ end
 
 if KEYS[6] then redis.call('DEL', KEYS[6]) end
 
--- Sets the expiry of `key` to ttl unless it is later already.
-local function extend(key)
-  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+-- Sets the expiry of `key` to `ms` (default ttl) unless it is later already.
+local function extend(key, ms)
+  ms = ms or ttl
+  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
 end
 
 local highest = redis.call('HGET', meta, 'h')
 if not highest then
   -- A stream not tracked: admitted only above the key id's watermark.
   local wm = redis.call('GET', wm_key)
-  if wm and ts <= tonumber(wm) then return 1 end
+  if wm and ts <= tonumber(wm) then return 2 end
   -- Make room within the key id's quota: forget its least recently admitted streams, raising
   -- its watermark to their newest timestamps so their replays stay closed.
   local tracked = redis.call('ZCARD', lru)
@@ -87,8 +90,10 @@ if not highest then
       local current = redis.call('GET', wm_key)
       if not current or tonumber(victim_ts) > tonumber(current) then
         redis.call('SET', wm_key, victim_ts, 'KEEPTTL')
-        extend(wm_key)
       end
+      -- The watermark now protects the victim's messages: it lives at least as long as the
+      -- victim's state would have (a stream with a longer age allowance than this message's).
+      extend(wm_key, math.max(ttl, redis.call('PTTL', prefix .. 'm:' .. victim)))
     end
     redis.call('DEL', prefix .. 'm:' .. victim, prefix .. 'b:' .. victim)
     redis.call('ZREM', lru, victim)
@@ -112,7 +117,7 @@ else
   else
     local d = distance(highest, counter)
     if counter == highest then d = 0 end
-    if d == nil or d >= window then return 1 end  -- behind the window
+    if d == nil or d >= window then return 2 end  -- behind the window
     if redis.call('GETBIT', bits, bit_of(counter)) == 1 then return 1 end
   end
   local old_ts = tonumber(redis.call('HGET', meta, 't') or ARGV[3])

@@ -87,6 +87,18 @@ class ScriptSemantics:
             ttl = self.client.pttl(key)
             self.assertTrue(0 < ttl <= 120_000, (key, ttl))
 
+    def test_an_eviction_keeps_the_watermark_as_long_as_the_evicted_stream_would_have_lived(self):
+        # A stream kept for a day (a topic with a long age allowance), evicted by one with a
+        # shorter expiry: the watermark that now protects it must outlive the shorter expiry.
+        long_lived = Store(self.client, quota=1, ttl_ms=24 * 3600 * 1000)
+        self.store(quota=1)  # flushes
+        self.assertTrue(long_lived.admit("k", 1, 1, 5000))
+        short = Store(self.client, quota=1, ttl_ms=60_000)
+        self.assertTrue(short.admit("k", 2, 1, 4000))   # evicts stream 1; watermark stays 5000
+        self.assertFalse(long_lived.admit("k", 1, 1, 5000))
+        _, prefix = keys_for("k", 1)
+        self.assertGreater(self.client.pttl(prefix + "wm"), 60_000)
+
     def test_concurrent_verifiers_admit_a_message_once(self):
         st = self.store()
         results = []

@@ -147,8 +147,7 @@ class Durable(unittest.TestCase):
                  (self.dir, "replay store '%s'" % self.dir),
                  (closed, "replay store: connect to Redis '%s' failed: Connection refused" % closed),
                  ("redis://127.0.0.1:6379/x", "replay store: Redis location 'redis://127.0.0.1:6379/x': "),
-                 ("rediss://127.0.0.1:6379",
-                  "replay store 'rediss://127.0.0.1:6379': TLS to Redis (rediss://) is not supported"))
+                 ("rediss://127.0.0.1:6379", "replay store: TLS to Redis (rediss://) is not supported"))
         for location, words in cases:
             with self.subTest(location=location):
                 out = subprocess.run([program("secure_subscriber"), "-t", "devices/#", "--replay-store", location] +
