@@ -5,8 +5,11 @@ and comes back, with QoS 1 traffic flowing; nothing promised is lost, nothing is
 twice."""
 
 import os
+import resource
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -166,6 +169,20 @@ class SlowAcknowledgements(unittest.TestCase):
         self.assertIn("5 of 5 message(s) still unacknowledged after --flush-timeout 2 s", err)
 
 
+def allow_core_dumps():
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def crash_report(binary, directory):
+    """The stacks of every thread from a core file in `directory`, if the program left one."""
+    cores = [f for f in os.listdir(directory) if f.startswith("core")]
+    if not cores or not shutil.which("gdb"):
+        return "\n(no core file in %s; core_pattern: %s)" % (directory, open("/proc/sys/kernel/core_pattern").read().strip())
+    out = subprocess.run(["gdb", "-batch", "-ex", "thread apply all bt", binary, os.path.join(directory, cores[0])],
+                         capture_output=True, text=True, timeout=120)
+    return "\n" + out.stdout[-6000:]
+
+
 class Load(unittest.TestCase):
     def test_concurrent_publishers_all_messages_verified_once(self):
         # Sized to the build: 50 x 1,000 optimised, 20 x 250 under sanitizers. The publishers wait
@@ -180,16 +197,24 @@ class Load(unittest.TestCase):
             ready_marker="connected to")
         started = time.monotonic()
         pubs = []
+        cores = tempfile.mkdtemp(prefix="securemqtt-load-cores-")
+        self.addCleanup(shutil.rmtree, cores, ignore_errors=True)
         for s in range(sessions):
+            # Each in a directory of its own with core dumps on: a crash is then explained by
+            # its stack (core_pattern "core" writes to the working directory).
+            cwd = os.path.join(cores, str(s))
+            os.mkdir(cwd)
             pubs.append(subprocess.Popen(
                 [program("secure_publisher"), "-q", "1", "-l", "-t", topic] + broker.tls_flags("device-1") +
                 broker.key_flags("device-1"), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, text=True))
+                stderr=subprocess.PIPE, text=True, cwd=cwd, preexec_fn=allow_core_dumps))
         for s, p in enumerate(pubs):
             p.stdin.write("".join("s%02d-m%04d\n" % (s, i) for i in range(per_session)))
             p.stdin.close()
-        for p in pubs:
-            self.assertEqual(p.wait(timeout=guard), 0, p.stderr.read())
+        for s, p in enumerate(pubs):
+            rc = p.wait(timeout=guard)
+            self.assertEqual(rc, 0, p.stderr.read() + crash_report(program("secure_publisher"),
+                                                                   os.path.join(cores, str(s))))
         rc, out, err = sub.finish(timeout=guard)
         elapsed = time.monotonic() - started
         self.assertEqual(rc, 0, err[-2000:])
