@@ -13,7 +13,10 @@
 // same monotonic clock, so latency is measured across the processes.
 //
 // Prints a table; the last line is one JSON object with signed_msgs_per_s, raw_msgs_per_s,
-// ratio, p50_us, p99_us, connect_ms and more.
+// ratio, p50_us, p99_us, connect_ms and more. A round's msg/s is the subscriber's: messages
+// over its first to last arrival (signed_e2e_msgs_per_s: from the first publish instead). Both
+// publishers use an in-flight window of the round's messages (--window W to choose; see
+// publisher_window() for why a full window stalls a round by ~1 s).
 //
 //   securemqtt_e2e_bench --replay-store LOCATION [--shared K] [-n] [-s] [-q] [-r]
 //
@@ -76,7 +79,20 @@ struct Config {
     std::string raw_topic = "devices/device-1/bench-raw";
     std::string store;  // --replay-store: compare this store with the in-memory guard
     int shared = 0;     // --shared K: K subscribers on $share/bench/TOPIC
+    int window = 0;     // --window W: the publishers' in-flight window; 0: the messages of a round
 };
+
+// The publishers' in-flight window (Paho's max_inflight), the same for the signed and the raw
+// publisher. Paho C 1.3.11/1.3.12's send thread is woken only when the application queues a
+// command (MQTTAsync_addCommand signals send_cond), not when a PUBACK frees a slot of a full
+// window: once the application has queued its last publish with the window full, the send
+// thread sleeps out its 1 s wait (Thread_wait_cond(send_cond, 1)) while the acknowledgements
+// drain the window, and the round stalls ~1 s (docs/performance.md). A window of at least the
+// round's messages never fills, so the throughput rounds measure the pipeline, not that timer.
+int publisher_window(const Config& c) {
+    if (c.window > 0) return c.window;
+    return std::min(65535, std::max(c.n, SessionOptions{}.max_inflight));
+}
 
 std::string broker_dir;
 
@@ -112,12 +128,14 @@ struct Receiver {
         const double t = now_us();
         std::lock_guard<std::mutex> lock(mutex);
         if (record_latency) latencies.push_back(t - sent);
+        if (count == 0) first_us = t;
         last_us = t;
         if (++count >= expected) cv.notify_all();
     }
     void reset(int n, bool latency) {
         std::lock_guard<std::mutex> lock(mutex);
         count = 0;
+        first_us = last_us = 0;
         expected = n;
         record_latency = latency;
         latencies.clear();
@@ -131,6 +149,7 @@ struct Receiver {
     int count = 0;
     int expected = 0;
     bool record_latency = false;
+    double first_us = 0;  // arrival of the first message since reset()
     double last_us = 0;
     std::vector<double> latencies;
 };
@@ -142,7 +161,7 @@ std::string payload_with_time(std::size_t size) {
     return p;
 }
 
-SessionOptions session_options(const Config& c, const std::string& who, int buffer) {
+SessionOptions session_options(const Config& c, const std::string& who, int buffer, int window = 0) {
     SessionOptions o;
     o.server_uri = "mqtts://" + c.host + ":" + std::to_string(c.port);
     o.tls.ca_file = c.cafile;
@@ -152,10 +171,11 @@ SessionOptions session_options(const Config& c, const std::string& who, int buff
     o.keyring->add_key_hex("bench", std::string(64, 'a'));
     o.keyring->set_signing_key("bench");
     o.offline_buffer = buffer;
+    if (window > 0) o.max_inflight = window;
     return o;
 }
 
-mqtt::connect_options raw_options(const Config& c, const std::string& who) {
+mqtt::connect_options raw_options(const Config& c, const std::string& who, int window = 0) {
     mqtt::ssl_options ssl;
     ssl.set_trust_store(c.cafile);
     ssl.set_key_store(c.certdir + "/" + who + ".pem");
@@ -164,7 +184,7 @@ mqtt::connect_options raw_options(const Config& c, const std::string& who) {
     mqtt::connect_options o;
     o.set_ssl(std::move(ssl));
     o.set_clean_session(true);
-    o.set_max_inflight(SessionOptions{}.max_inflight);  // the same window as the session
+    o.set_max_inflight(window > 0 ? window : SessionOptions{}.max_inflight);  // the same window as the session
     return o;
 }
 
@@ -201,7 +221,7 @@ struct SubscriberProcess {
             std::lock_guard<std::mutex> lock(rx.mutex);
             std::ostringstream out;
             out.precision(17);
-            out << (all ? 1 : 0) << ' ' << rx.count << ' ' << rx.last_us;
+            out << (all ? 1 : 0) << ' ' << rx.count << ' ' << rx.first_us << ' ' << rx.last_us;
             for (double v : rx.latencies) out << ' ' << v;
             reply(out_fd, out.str());
         }
@@ -231,10 +251,18 @@ struct Child {
     }
 };
 
+// A throughput round's rates. msgs_per_s: what the subscriber sustained, from its first to its
+// last arrival ((count - 1) messages over that window); e2e_msgs_per_s: from the first publish
+// to the last arrival (includes the first message's latency and any stall of the publisher).
 struct RoundResult {
     double msgs_per_s = 0;
+    double e2e_msgs_per_s = 0;
     std::vector<double> latencies;
 };
+
+double rate(double messages, double from_us, double to_us) {
+    return to_us > from_us && messages > 0 ? messages / ((to_us - from_us) / 1e6) : 0;
+}
 
 // One round: arm the child, publish, and read back when the last message arrived.
 template <typename Publish, typename Flush>
@@ -260,13 +288,15 @@ RoundResult round_trip(Child& child, const char* kind, int n, bool latency, cons
     std::istringstream in(child.ask(""));
     int all = 0;
     int count = 0;
+    double first = 0;
     double last = 0;
-    in >> all >> count >> last;
+    in >> all >> count >> first >> last;
     RoundResult r;
     double v = 0;
     while (in >> v) r.latencies.push_back(v);
     if (!all) std::cerr << "warning: " << count << " of " << n << " " << kind << " messages arrived\n";
-    r.msgs_per_s = last > t0 ? count / ((last - t0) / 1e6) : 0;
+    r.msgs_per_s = rate(count - 1, first, last);
+    r.e2e_msgs_per_s = rate(count, t0, last);
     return r;
 }
 
@@ -484,7 +514,7 @@ std::string json_list(const std::vector<double>& v, int decimals) {
 int compare_store(const Config& c) {
     std::signal(SIGPIPE, SIG_IGN);  // a subscriber that ended is reported, not fatal here
     const int buffer = c.n + 1000;
-    SecureSession pub(session_options(c, "device-1", buffer));
+    SecureSession pub(session_options(c, "device-1", buffer, publisher_window(c)));
     pub.connect();
     std::vector<StoreRound> store, memory;
     std::vector<double> pair_ratios;
@@ -553,9 +583,10 @@ int main(int argc, char** argv) try {
         else if (a == "--certdir") c.certdir = next();
         else if (a == "--replay-store") c.store = next();
         else if (a == "--shared") c.shared = std::stoi(next());
+        else if (a == "--window") c.window = std::stoi(next());
         else if (a == "--subscriber") subscriber_filter = next();
         else if (a == "--help") {
-            std::cout << "usage: securemqtt_e2e_bench [-n N] [-s BYTES] [-q 0|1] [-r ROUNDS] "
+            std::cout << "usage: securemqtt_e2e_bench [-n N] [-s BYTES] [-q 0|1] [-r ROUNDS] [--window W] "
                          "[-h HOST -p PORT --cafile CA --certdir DIR] [--replay-store LOCATION [--shared K]]\n";
             return 0;
         } else throw std::runtime_error("unknown option " + a);
@@ -590,20 +621,21 @@ int main(int argc, char** argv) try {
     if (child.ask("") != "ready") throw std::runtime_error("subscriber did not start");
 
     const int buffer = c.n + 1000;  // both kinds alike: the whole burst fits Paho's buffer
+    const int window = publisher_window(c);
     double connect_ms = 0;
     double raw_connect_ms = 0;
-    std::vector<double> signed_rates, raw_rates;
+    std::vector<double> signed_rates, raw_rates, signed_e2e, raw_e2e;
     std::pair<double, double> signed_lat, raw_lat;
     {
         // Paho C 1.3.12 makes every client after the first in a process wait ~2 s to connect
         // (eclipse-paho/paho.mqtt.c#1430): connect times are each process's first client.
-        SecureSession pub(session_options(c, "device-1", buffer));
+        SecureSession pub(session_options(c, "device-1", buffer, window));
         const auto t0 = SteadyClock::now();
         pub.connect();
         connect_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
         mqtt::async_client raw(raw_uri(c), "raw-pub", mqtt::create_options(MQTTVERSION_3_1_1, buffer), nullptr);
         const auto t1 = SteadyClock::now();
-        raw.connect(raw_options(c, "device-1"))->wait();
+        raw.connect(raw_options(c, "device-1", window))->wait();
         raw_connect_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t1).count();
 
         const auto signed_publish = [&](const std::string& p) { pub.publish(c.topic, p, c.qos); };
@@ -614,10 +646,14 @@ int main(int argc, char** argv) try {
         };
         for (int r = 0; r < c.rounds; ++r) {  // alternate which goes first, so drift affects both alike
             const auto raw_round = [&] {
-                raw_rates.push_back(round_trip(child, "raw", c.n, false, c, raw_publish, raw_flush).msgs_per_s);
+                const RoundResult rr = round_trip(child, "raw", c.n, false, c, raw_publish, raw_flush);
+                raw_rates.push_back(rr.msgs_per_s);
+                raw_e2e.push_back(rr.e2e_msgs_per_s);
             };
             const auto signed_round = [&] {
-                signed_rates.push_back(round_trip(child, "signed", c.n, false, c, signed_publish, signed_flush).msgs_per_s);
+                const RoundResult rr = round_trip(child, "signed", c.n, false, c, signed_publish, signed_flush);
+                signed_rates.push_back(rr.msgs_per_s);
+                signed_e2e.push_back(rr.e2e_msgs_per_s);
             };
             if (r % 2 == 0) {
                 raw_round();
@@ -646,8 +682,10 @@ int main(int argc, char** argv) try {
         if (raw_rates[i] > 0) pair_ratios.push_back(signed_rates[i] / raw_rates[i]);
     }
     const double ratio = median(pair_ratios);
-    std::printf("end to end, %d messages of %zu bytes at QoS %d, median of %d rounds, mTLS over loopback\n", c.n,
-                c.size, c.qos, c.rounds);
+    std::printf("end to end, %d messages of %zu bytes at QoS %d, median of %d rounds, mTLS over loopback; msg/s: the\n"
+                "subscriber's first to last arrival (first publish to last arrival: signed %.0f, raw %.0f); publisher "
+                "in-flight window %d\n",
+                c.n, c.size, c.qos, c.rounds, median(signed_e2e), median(raw_e2e), window);
     std::printf("  %-28s %12.0f msg/s   latency p50 %7.0f us  p99 %7.0f us  (at %d msg/s)\n", "securemqtt signed+verified",
                 s, signed_lat.first, signed_lat.second, c.latency_rate);
     std::printf("  %-28s %12.0f msg/s   latency p50 %7.0f us  p99 %7.0f us\n", "raw Paho, no signing", r,
@@ -656,9 +694,12 @@ int main(int argc, char** argv) try {
                 ratio, connect_ms, raw_connect_ms, peak_rss_kb());
     std::printf("{\"qos\":%d,\"size\":%zu,\"messages\":%d,\"signed_msgs_per_s\":%.0f,\"raw_msgs_per_s\":%.0f,"
                 "\"ratio\":%.3f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"raw_p50_us\":%.0f,\"raw_p99_us\":%.0f,"
-                "\"connect_ms\":%.1f,\"raw_connect_ms\":%.1f,\"peak_rss_kb\":%ld}\n",
+                "\"connect_ms\":%.1f,\"raw_connect_ms\":%.1f,\"peak_rss_kb\":%ld,\"window\":%d,"
+                "\"signed_e2e_msgs_per_s\":%.0f,\"raw_e2e_msgs_per_s\":%.0f,\"signed_rounds\":%s,\"raw_rounds\":%s,"
+                "\"pair_ratios\":%s}\n",
                 c.qos, c.size, c.n, s, r, ratio, signed_lat.first, signed_lat.second, raw_lat.first,
-                raw_lat.second, connect_ms, raw_connect_ms, peak_rss_kb());
+                raw_lat.second, connect_ms, raw_connect_ms, peak_rss_kb(), window, median(signed_e2e), median(raw_e2e),
+                json_list(signed_rates, 0).c_str(), json_list(raw_rates, 0).c_str(), json_list(pair_ratios, 3).c_str());
     return 0;
 } catch (const std::exception& e) {
     stop_broker();
