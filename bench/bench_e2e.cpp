@@ -13,9 +13,13 @@
 // same monotonic clock, so latency is measured across the processes.
 //
 // Prints a table; the last line is one JSON object with signed_msgs_per_s, raw_msgs_per_s,
-// ratio, p50_us, p99_us, connect_ms and more.
+// ratio, p50_us, p99_us, connect_ms and more. A round's msg/s is the subscriber's: messages
+// over its first to last arrival (signed_e2e_msgs_per_s: from the first publish instead). Both
+// publishers use an in-flight window of the round's messages (--window W to choose; see
+// publisher_window() for why a full window stalls a round by ~1 s).
 //
-//   securemqtt_e2e_bench --replay-store LOCATION [--shared K] [-n] [-s] [-q] [-r]
+//   securemqtt_e2e_bench --replay-store LOCATION [--shared K] [--replay-window W] [--stream]
+//                        [-n] [-s] [-q] [-r] [--window W]
 //
 // compares instead the subscriber's replay guard backed by the store at LOCATION (anything
 // open_replay_store() takes: a file path, "redis://HOST:PORT") with the in-memory guard, both
@@ -24,8 +28,14 @@
 // so each round's guard starts empty; "{n}" in LOCATION becomes the round number, e.g.
 // /tmp/d/round-{n}.db for a fresh database per round, and "{i}" the subscriber's index. With
 // --shared K, K subscriber processes share the subscription $share/bench/TOPIC (and the store)
-// and the rate is the group's total. The last line is one JSON object with store_msgs_per_s,
-// memory_msgs_per_s and ratio (median of the paired rounds). When the store cannot be opened
+// and the rate is the group's total. The subscribers hold their first message until the
+// publisher has every PUBACK and then work through the backlog queued at the broker: msg/s is
+// verified messages from that "go" to the last arrival, what they sustain (--stream: no hold,
+// first to last arrival while the publisher sends). --replay-window sets the subscribers'
+// ReplayGuardOptions::window_size. For redis:// it counts the server's EVALSHA calls per verified
+// message (redis-cli INFO commandstats before and after each store round). The last line is one
+// JSON object with store_msgs_per_s, memory_msgs_per_s, ratio (median of the paired rounds),
+// evalsha_per_msg, the rejections and the per-round figures. When the store cannot be opened
 // (e.g. "not supported yet") it prints the library's error and exits with status 1.
 #include <securemqtt/securemqtt.hpp>
 
@@ -76,7 +86,22 @@ struct Config {
     std::string raw_topic = "devices/device-1/bench-raw";
     std::string store;  // --replay-store: compare this store with the in-memory guard
     int shared = 0;     // --shared K: K subscribers on $share/bench/TOPIC
+    int window = 0;     // --window W: the publishers' in-flight window; 0: the messages of a round
+    std::size_t replay_window = 0;  // --replay-window W: the subscribers' counter window; 0: the default
+    bool stream = false;  // --stream: store rounds without the backlog (see store_round)
 };
+
+// The publishers' in-flight window (Paho's max_inflight), the same for the signed and the raw
+// publisher. Paho C 1.3.11/1.3.12's send thread is woken only when the application queues a
+// command (MQTTAsync_addCommand signals send_cond), not when a PUBACK frees a slot of a full
+// window: once the application has queued its last publish with the window full, the send
+// thread sleeps out its 1 s wait (Thread_wait_cond(send_cond, 1)) while the acknowledgements
+// drain the window, and the round stalls ~1 s (docs/performance.md). A window of at least the
+// round's messages never fills, so the throughput rounds measure the pipeline, not that timer.
+int publisher_window(const Config& c) {
+    if (c.window > 0) return c.window;
+    return std::min(65535, std::max(c.n, SessionOptions{}.max_inflight));
+}
 
 std::string broker_dir;
 
@@ -112,12 +137,14 @@ struct Receiver {
         const double t = now_us();
         std::lock_guard<std::mutex> lock(mutex);
         if (record_latency) latencies.push_back(t - sent);
+        if (count == 0) first_us = t;
         last_us = t;
         if (++count >= expected) cv.notify_all();
     }
     void reset(int n, bool latency) {
         std::lock_guard<std::mutex> lock(mutex);
         count = 0;
+        first_us = last_us = 0;
         expected = n;
         record_latency = latency;
         latencies.clear();
@@ -131,6 +158,7 @@ struct Receiver {
     int count = 0;
     int expected = 0;
     bool record_latency = false;
+    double first_us = 0;  // arrival of the first message since reset()
     double last_us = 0;
     std::vector<double> latencies;
 };
@@ -142,7 +170,7 @@ std::string payload_with_time(std::size_t size) {
     return p;
 }
 
-SessionOptions session_options(const Config& c, const std::string& who, int buffer) {
+SessionOptions session_options(const Config& c, const std::string& who, int buffer, int window = 0) {
     SessionOptions o;
     o.server_uri = "mqtts://" + c.host + ":" + std::to_string(c.port);
     o.tls.ca_file = c.cafile;
@@ -152,10 +180,11 @@ SessionOptions session_options(const Config& c, const std::string& who, int buff
     o.keyring->add_key_hex("bench", std::string(64, 'a'));
     o.keyring->set_signing_key("bench");
     o.offline_buffer = buffer;
+    if (window > 0) o.max_inflight = window;
     return o;
 }
 
-mqtt::connect_options raw_options(const Config& c, const std::string& who) {
+mqtt::connect_options raw_options(const Config& c, const std::string& who, int window = 0) {
     mqtt::ssl_options ssl;
     ssl.set_trust_store(c.cafile);
     ssl.set_key_store(c.certdir + "/" + who + ".pem");
@@ -164,7 +193,7 @@ mqtt::connect_options raw_options(const Config& c, const std::string& who) {
     mqtt::connect_options o;
     o.set_ssl(std::move(ssl));
     o.set_clean_session(true);
-    o.set_max_inflight(SessionOptions{}.max_inflight);  // the same window as the session
+    o.set_max_inflight(window > 0 ? window : SessionOptions{}.max_inflight);  // the same window as the session
     return o;
 }
 
@@ -201,7 +230,7 @@ struct SubscriberProcess {
             std::lock_guard<std::mutex> lock(rx.mutex);
             std::ostringstream out;
             out.precision(17);
-            out << (all ? 1 : 0) << ' ' << rx.count << ' ' << rx.last_us;
+            out << (all ? 1 : 0) << ' ' << rx.count << ' ' << rx.first_us << ' ' << rx.last_us;
             for (double v : rx.latencies) out << ' ' << v;
             reply(out_fd, out.str());
         }
@@ -231,10 +260,18 @@ struct Child {
     }
 };
 
+// A throughput round's rates. msgs_per_s: what the subscriber sustained, from its first to its
+// last arrival ((count - 1) messages over that window); e2e_msgs_per_s: from the first publish
+// to the last arrival (includes the first message's latency and any stall of the publisher).
 struct RoundResult {
     double msgs_per_s = 0;
+    double e2e_msgs_per_s = 0;
     std::vector<double> latencies;
 };
+
+double rate(double messages, double from_us, double to_us) {
+    return to_us > from_us && messages > 0 ? messages / ((to_us - from_us) / 1e6) : 0;
+}
 
 // One round: arm the child, publish, and read back when the last message arrived.
 template <typename Publish, typename Flush>
@@ -260,13 +297,15 @@ RoundResult round_trip(Child& child, const char* kind, int n, bool latency, cons
     std::istringstream in(child.ask(""));
     int all = 0;
     int count = 0;
+    double first = 0;
     double last = 0;
-    in >> all >> count >> last;
+    in >> all >> count >> first >> last;
     RoundResult r;
     double v = 0;
     while (in >> v) r.latencies.push_back(v);
     if (!all) std::cerr << "warning: " << count << " of " << n << " " << kind << " messages arrived\n";
-    r.msgs_per_s = last > t0 ? count / ((last - t0) / 1e6) : 0;
+    r.msgs_per_s = rate(count - 1, first, last);
+    r.e2e_msgs_per_s = rate(count, t0, last);
     return r;
 }
 
@@ -306,30 +345,67 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 
 // One subscriber process of a store round (--subscriber FILTER): its guard uses the store at
 // c.store, or memory when empty. Talks over stdin/stdout: "ready" (or "error WHAT") once
-// subscribed, then answers each "count" with the messages verified so far, the last arrival
-// time, the CPU time used since "ready", the store's failed writes and the rejected messages;
-// ends at end of input.
+// subscribed, then answers each "count" with the messages verified so far, the first and last
+// arrival times, the time it was told "go", the CPU time used since "ready", the store's failed
+// writes, the rejected messages and the rejections by reason ("reason=N,..." or "-"); ends at
+// end of input. Unless --stream, the handler holds the first message it is given until "go":
+// Paho's receive thread waits in it, so the broker keeps the rest queued for this subscriber
+// (Mosquitto sends a client at most max_inflight_messages unacknowledged) and, from "go", the
+// subscriber works through a backlog at its own pace.
 int subscriber_process(const Config& c, const std::string& filter) {
+    // A Paho trace (MQTT_C_CLIENT_TRACE=FILE) of a store run covers the publisher only: every
+    // process would otherwise write the same file.
+    ::unsetenv("MQTT_C_CLIENT_TRACE");
     std::string error;
     try {
         SessionOptions o = session_options(c, "monitor", 1000);
         o.replay.store = open_replay_store(c.store);
+        if (c.replay_window > 0) o.replay.window_size = c.replay_window;
         SecureSession sub(std::move(o));
         Receiver rx;
         rx.reset(std::numeric_limits<int>::max(), false);  // counts until the input ends
-        sub.subscribe(filter, c.qos, [&rx](const Message& m) { rx.arrived(m.payload.data(), m.payload.size()); });
+        std::mutex gate_mutex;
+        std::condition_variable gate_cv;
+        std::atomic<bool> open{c.stream};
+        double go_us = 0;
+        sub.subscribe(filter, c.qos, [&](const Message& m) {
+            rx.arrived(m.payload.data(), m.payload.size());
+            if (open.load(std::memory_order_acquire)) return;
+            std::unique_lock<std::mutex> lock(gate_mutex);
+            gate_cv.wait_for(lock, std::chrono::seconds(120), [&] { return open.load(); });
+        });
         sub.connect();
         const double cpu0 = cpu_us();
         std::printf("ready\n");
         std::fflush(stdout);
         char line[64];
         while (std::fgets(line, sizeof line, stdin) != nullptr) {
+            if (std::strncmp(line, "go", 2) == 0) {
+                {
+                    std::lock_guard<std::mutex> lock(gate_mutex);
+                    go_us = now_us();
+                    open.store(true, std::memory_order_release);
+                }
+                gate_cv.notify_all();
+                continue;  // no answer
+            }
             const SessionStats stats = sub.stats();
             const double cpu = cpu_us() - cpu0;
+            std::string reasons;
+            for (std::size_t i = 0; i < reject_reason_count; ++i) {
+                if (stats.rejected_by_reason[i] == 0) continue;
+                reasons += (reasons.empty() ? "" : ",") + std::string(to_string(static_cast<RejectReason>(i))) + "=" +
+                           std::to_string(stats.rejected_by_reason[i]);
+            }
             std::lock_guard<std::mutex> lock(rx.mutex);
-            std::printf("%d %.17g %.0f %llu %llu\n", rx.count, rx.last_us, cpu,
+            double go = 0;
+            {
+                std::lock_guard<std::mutex> gate(gate_mutex);
+                go = go_us;
+            }
+            std::printf("%d %.17g %.17g %.17g %.0f %llu %llu %s\n", rx.count, rx.first_us, rx.last_us, go, cpu,
                         static_cast<unsigned long long>(stats.replay_store_failures),
-                        static_cast<unsigned long long>(stats.rejected));
+                        static_cast<unsigned long long>(stats.rejected), reasons.empty() ? "-" : reasons.c_str());
             std::fflush(stdout);
         }
         sub.disconnect();
@@ -362,6 +438,8 @@ struct SubscriberHandle {
                                          "-p", std::to_string(c.port), "--cafile", c.cafile, "--certdir",
                                          c.certdir, "-q", std::to_string(c.qos)};
         if (!location.empty()) args.insert(args.end(), {"--replay-store", location});
+        if (c.replay_window > 0) args.insert(args.end(), {"--replay-window", std::to_string(c.replay_window)});
+        if (c.stream) args.push_back("--stream");
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(&a[0]);
         argv.push_back(nullptr);
@@ -406,14 +484,71 @@ struct SubscriberHandle {
     }
 };
 
+// Calls of EVALSHA the Redis server at a redis://HOST:PORT location has served so far (from
+// `redis-cli INFO commandstats`), or -1 when that cannot be read (not Redis, no redis-cli).
+// The store runs each reservation and each commit as one EVALSHA; commands its scripts run
+// inside Redis are counted apart (cmdstat_hget, ...) and are not requests.
+long long redis_evalsha_calls(const std::string& location) {
+    static const std::string scheme = "redis://";
+    if (location.rfind(scheme, 0) != 0) return -1;
+    std::string hostport = location.substr(scheme.size());
+    hostport = hostport.substr(0, hostport.find_first_of("/,?"));
+    const std::size_t colon = hostport.rfind(':');
+    if (colon == std::string::npos) return -1;
+    std::string host = hostport.substr(0, colon);
+    const std::string port = hostport.substr(colon + 1);
+    if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+    if (host.empty() || port.empty() || host.find_first_of("'\"\\ ") != std::string::npos ||
+        port.find_first_not_of("0123456789") != std::string::npos) {
+        return -1;
+    }
+    const std::string cmd = "redis-cli -h '" + host + "' -p " + port + " INFO commandstats 2>/dev/null";
+    FILE* out = ::popen(cmd.c_str(), "r");
+    if (out == nullptr) return -1;
+    long long calls = -1;
+    char line[512];
+    while (std::fgets(line, sizeof line, out) != nullptr) {
+        if (std::strncmp(line, "cmdstat_evalsha:calls=", 22) == 0) calls = std::atoll(line + 22);
+    }
+    const int status = ::pclose(out);
+    if (status != 0) return -1;
+    return calls < 0 ? 0 : calls;  // no line yet: no EVALSHA served
+}
+
 // One round: start the subscribers (store at `location`, or memory when empty), publish c.n
-// messages, and measure the group's verified messages per second, from the first publish to
-// the last arrival at any subscriber, and the subscribers' CPU time per message.
+// messages and wait for the publisher's PUBACKs, so all of them are at the broker (each
+// subscriber holding the first one it was given, the rest queued at the broker); then "go" to
+// every subscriber, and measure the group's verified messages per second from "go" to the last
+// arrival at any subscriber: what the subscribers sustain working through a backlog, whatever
+// the publisher's pace. With --stream, no hold: the rate is taken from the first arrival to the
+// last, while the publisher is still sending (bounded by the publisher's pace). Also the
+// subscribers' CPU time per message and, for Redis, the EVALSHA calls per verified message.
 struct StoreRound {
-    double msgs_per_s = 0;
+    double msgs_per_s = 0;      // verified / (last arrival - go), or (verified - 1) / (last - first arrival)
+    double e2e_msgs_per_s = 0;  // verified / (last arrival - first publish): includes the hold
     double cpu_us_per_msg = 0;
-    double flushed_s = 0;  // when the publisher had every PUBACK, seconds after the first publish
+    double published_s = 0;     // when the publish loop returned, seconds after the first publish
+    double flushed_s = 0;       // when the publisher had every PUBACK, seconds after the first publish
+    double evalsha_per_msg = -1;  // Redis requests per verified message; -1: not counted
+    long long verified = 0;
+    long long rejected = 0;
+    std::string reasons;  // rejections by reason, summed over the subscribers
 };
+
+void add_reasons(std::vector<std::pair<std::string, long long>>& sum, const std::string& text) {
+    if (text == "-") return;
+    std::istringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        const std::size_t eq = item.find('=');
+        if (eq == std::string::npos) continue;
+        const std::string name = item.substr(0, eq);
+        const long long n = std::atoll(item.c_str() + eq + 1);
+        auto it = std::find_if(sum.begin(), sum.end(), [&](const auto& p) { return p.first == name; });
+        if (it == sum.end()) sum.emplace_back(name, n);
+        else it->second += n;
+    }
+}
 
 StoreRound store_round(const Config& c, const std::string& location, SecureSession& pub) {
     const int count = std::max(1, c.shared);
@@ -427,47 +562,78 @@ StoreRound store_round(const Config& c, const std::string& location, SecureSessi
         if (line.rfind("error ", 0) == 0) throw std::runtime_error(line.substr(6));
         if (line != "ready") throw std::runtime_error("subscriber did not start: " + line);
     }
+    const long long evalsha0 = location.empty() ? -1 : redis_evalsha_calls(location);
     const std::string payload(c.size, 'x');
     const double t0 = now_us();
     for (int i = 0; i < c.n; ++i) pub.publish(c.topic, payload, c.qos);
+    const double published = now_us();
     pub.flush(std::chrono::seconds(60));
     const double flushed = now_us();
-    // Ask for the counts until all arrived (the rate is taken from the arrival times, so the
-    // polling does not enter it).
+    // Ask for the counts until every message is accounted for, verified or rejected (the rates
+    // are taken from the arrival times, so the polling does not enter them).
     long long received = 0;
+    if (!c.stream) {
+        for (auto& s : subs) {
+            std::fprintf(s->to, "go\n");
+            std::fflush(s->to);
+        }
+    }
+    double first = 0;
     double last = 0;
+    double go = 0;
     double cpu = 0;
     unsigned long long failures = 0;
-    unsigned long long rejected = 0;
+    long long rejected = 0;
+    std::vector<std::pair<std::string, long long>> reasons;
     const double deadline = now_us() + 120e6;
     for (;;) {
-        received = 0;
+        received = rejected = 0;
+        first = go = std::numeric_limits<double>::max();
         last = cpu = 0;
-        failures = rejected = 0;
+        failures = 0;
+        reasons.clear();
         for (auto& s : subs) {
             std::istringstream in(s->ask("count"));
             long long n = 0;
+            double f = 0;
             double l = 0;
+            double g = 0;
             double u = 0;
-            unsigned long long f = 0;
-            unsigned long long r = 0;
-            in >> n >> l >> u >> f >> r;
+            unsigned long long fails = 0;
+            long long r = 0;
+            std::string why;
+            in >> n >> f >> l >> g >> u >> fails >> r >> why;
             received += n;
+            if (n > 0) first = std::min(first, f);
+            go = std::min(go, g);
             last = std::max(last, l);
             cpu += u;
-            failures += f;
+            failures += fails;
             rejected += r;
+            add_reasons(reasons, why);
         }
-        if (received >= c.n || now_us() > deadline) break;
+        if (received + rejected >= c.n || now_us() > deadline) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    if (received < c.n) std::cerr << "warning: " << received << " of " << c.n << " messages arrived\n";
-    if (failures != 0) std::cerr << "warning: " << failures << " replay store writes failed\n";
-    if (rejected != 0) std::cerr << "warning: " << rejected << " messages rejected\n";
+    const long long evalsha1 = evalsha0 < 0 ? -1 : redis_evalsha_calls(location);
     StoreRound r;
-    r.msgs_per_s = last > t0 ? static_cast<double>(received) / ((last - t0) / 1e6) : 0;
+    for (const auto& p : reasons) r.reasons += (r.reasons.empty() ? "" : ",") + p.first + "=" + std::to_string(p.second);
+    if (received + rejected < c.n) {
+        std::cerr << "warning: " << received << " of " << c.n << " messages arrived, " << rejected << " rejected\n";
+    }
+    if (failures != 0) std::cerr << "warning: " << failures << " replay store writes failed\n";
+    if (rejected != 0) std::cerr << "warning: messages rejected (" << r.reasons << ")\n";
+    r.verified = received;
+    r.rejected = rejected;
+    r.msgs_per_s = c.stream ? (received > 1 ? rate(static_cast<double>(received - 1), first, last) : 0)
+                            : rate(static_cast<double>(received), go, last);
+    r.e2e_msgs_per_s = rate(static_cast<double>(received), t0, last);
     r.cpu_us_per_msg = received > 0 ? cpu / static_cast<double>(received) : 0;
+    r.published_s = (published - t0) / 1e6;
     r.flushed_s = (flushed - t0) / 1e6;
+    if (evalsha0 >= 0 && evalsha1 >= evalsha0 && received > 0) {
+        r.evalsha_per_msg = static_cast<double>(evalsha1 - evalsha0) / static_cast<double>(received);
+    }
     return r;
 }
 
@@ -481,10 +647,20 @@ std::string json_list(const std::vector<double>& v, int decimals) {
     return "[" + out + "]";
 }
 
+std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (char ch : s) {
+        if (ch == '"' || ch == '\\') out += '\\';
+        if (static_cast<unsigned char>(ch) >= 0x20) out += ch;
+    }
+    return out + "\"";
+}
+
 int compare_store(const Config& c) {
     std::signal(SIGPIPE, SIG_IGN);  // a subscriber that ended is reported, not fatal here
     const int buffer = c.n + 1000;
-    SecureSession pub(session_options(c, "device-1", buffer));
+    const int window = publisher_window(c);
+    SecureSession pub(session_options(c, "device-1", buffer, window));
     pub.connect();
     std::vector<StoreRound> store, memory;
     std::vector<double> pair_ratios;
@@ -510,25 +686,53 @@ int compare_store(const Config& c) {
     const auto memory_rates = field(memory, &StoreRound::msgs_per_s);
     const double s = median(store_rates);
     const double m = median(memory_rates);
+    const double s_e2e = median(field(store, &StoreRound::e2e_msgs_per_s));
+    const double m_e2e = median(field(memory, &StoreRound::e2e_msgs_per_s));
     const double s_cpu = median(field(store, &StoreRound::cpu_us_per_msg));
     const double m_cpu = median(field(memory, &StoreRound::cpu_us_per_msg));
+    const auto evalsha = field(store, &StoreRound::evalsha_per_msg);
+    const double evalsha_median = median(evalsha);
     const double ratio = median(pair_ratios);
+    long long store_rejected = 0;
+    long long memory_rejected = 0;
+    std::vector<std::pair<std::string, long long>> store_reasons;
+    for (const auto& r : store) {
+        store_rejected += r.rejected;
+        add_reasons(store_reasons, r.reasons.empty() ? "-" : r.reasons);
+    }
+    for (const auto& r : memory) memory_rejected += r.rejected;
+    std::string reasons;
+    for (const auto& p : store_reasons) reasons += (reasons.empty() ? "" : ",") + p.first + "=" + std::to_string(p.second);
     const int subscribers = std::max(1, c.shared);
     std::printf("end to end with a replay store, %d messages of %zu bytes at QoS %d, %d subscriber process%s%s, "
-                "median of %d rounds, mTLS over loopback\n",
+                "median of %d rounds, mTLS over loopback; msg/s: verified messages %s; publisher in-flight window %d%s\n",
                 c.n, c.size, c.qos, subscribers, subscribers > 1 ? "es" : "", c.shared > 0 ? " on $share/bench/" : "",
-                c.rounds);
+                c.rounds,
+                c.stream ? "from the first arrival to the last (streaming)"
+                         : "from \"go\" to the last arrival, working through a backlog queued at the broker",
+                window, c.replay_window > 0 ? (", replay window " + std::to_string(c.replay_window)).c_str() : "");
     std::printf("  %-12s %10.0f msg/s   subscriber CPU %6.1f us/msg   (%s)\n", "store", s, s_cpu, c.store.c_str());
     std::printf("  %-12s %10.0f msg/s   subscriber CPU %6.1f us/msg\n", "in memory", m, m_cpu);
     std::printf("  ratio store/memory (median of paired rounds): %.3f\n", ratio);
-    std::printf("{\"qos\":%d,\"size\":%zu,\"messages\":%d,\"subscribers\":%d,\"rounds\":%d,\"store_msgs_per_s\":%.0f,"
-                "\"memory_msgs_per_s\":%.0f,\"ratio\":%.3f,\"store_cpu_us_per_msg\":%.1f,\"memory_cpu_us_per_msg\":%.1f,"
-                "\"store_rounds\":%s,\"memory_rounds\":%s,\"pair_ratios\":%s,\"store_flushed_s\":%s,"
-                "\"memory_flushed_s\":%s}\n",
-                c.qos, c.size, c.n, subscribers, c.rounds, s, m, ratio, s_cpu, m_cpu, json_list(store_rates, 0).c_str(),
-                json_list(memory_rates, 0).c_str(), json_list(pair_ratios, 3).c_str(),
+    if (evalsha_median >= 0) std::printf("  Redis EVALSHA calls per verified message: %.2f\n", evalsha_median);
+    if (store_rejected + memory_rejected > 0) {
+        std::printf("  rejected: store rounds %lld (%s), memory rounds %lld\n", store_rejected, reasons.c_str(),
+                    memory_rejected);
+    }
+    std::printf("{\"qos\":%d,\"size\":%zu,\"messages\":%d,\"subscribers\":%d,\"rounds\":%d,\"window\":%d,"
+                "\"replay_window\":%zu,\"backlog\":%s,"
+                "\"store_msgs_per_s\":%.0f,\"memory_msgs_per_s\":%.0f,\"ratio\":%.3f,\"store_e2e_msgs_per_s\":%.0f,"
+                "\"memory_e2e_msgs_per_s\":%.0f,\"store_cpu_us_per_msg\":%.1f,\"memory_cpu_us_per_msg\":%.1f,"
+                "\"evalsha_per_msg\":%.3f,\"store_rejected\":%lld,\"memory_rejected\":%lld,\"store_reject_reasons\":%s,"
+                "\"store_rounds\":%s,\"memory_rounds\":%s,\"pair_ratios\":%s,\"store_published_s\":%s,"
+                "\"memory_published_s\":%s,\"store_flushed_s\":%s,\"memory_flushed_s\":%s,\"store_evalsha_per_msg\":%s}\n",
+                c.qos, c.size, c.n, subscribers, c.rounds, window, c.replay_window, c.stream ? "false" : "true", s, m, ratio, s_e2e, m_e2e, s_cpu, m_cpu,
+                evalsha_median, store_rejected, memory_rejected, json_string(reasons).c_str(),
+                json_list(store_rates, 0).c_str(), json_list(memory_rates, 0).c_str(), json_list(pair_ratios, 3).c_str(),
+                json_list(field(store, &StoreRound::published_s), 2).c_str(),
+                json_list(field(memory, &StoreRound::published_s), 2).c_str(),
                 json_list(field(store, &StoreRound::flushed_s), 2).c_str(),
-                json_list(field(memory, &StoreRound::flushed_s), 2).c_str());
+                json_list(field(memory, &StoreRound::flushed_s), 2).c_str(), json_list(evalsha, 3).c_str());
     return 0;
 }
 
@@ -553,10 +757,14 @@ int main(int argc, char** argv) try {
         else if (a == "--certdir") c.certdir = next();
         else if (a == "--replay-store") c.store = next();
         else if (a == "--shared") c.shared = std::stoi(next());
+        else if (a == "--window") c.window = std::stoi(next());
+        else if (a == "--replay-window") c.replay_window = std::stoul(next());
+        else if (a == "--stream") c.stream = true;
         else if (a == "--subscriber") subscriber_filter = next();
         else if (a == "--help") {
-            std::cout << "usage: securemqtt_e2e_bench [-n N] [-s BYTES] [-q 0|1] [-r ROUNDS] "
-                         "[-h HOST -p PORT --cafile CA --certdir DIR] [--replay-store LOCATION [--shared K]]\n";
+            std::cout << "usage: securemqtt_e2e_bench [-n N] [-s BYTES] [-q 0|1] [-r ROUNDS] [--window W] "
+                         "[-h HOST -p PORT --cafile CA --certdir DIR] [--replay-store LOCATION [--shared K] [--replay-window W] "
+                         "[--stream]]\n";
             return 0;
         } else throw std::runtime_error("unknown option " + a);
     }
@@ -590,20 +798,21 @@ int main(int argc, char** argv) try {
     if (child.ask("") != "ready") throw std::runtime_error("subscriber did not start");
 
     const int buffer = c.n + 1000;  // both kinds alike: the whole burst fits Paho's buffer
+    const int window = publisher_window(c);
     double connect_ms = 0;
     double raw_connect_ms = 0;
-    std::vector<double> signed_rates, raw_rates;
+    std::vector<double> signed_rates, raw_rates, signed_e2e, raw_e2e;
     std::pair<double, double> signed_lat, raw_lat;
     {
         // Paho C 1.3.12 makes every client after the first in a process wait ~2 s to connect
         // (eclipse-paho/paho.mqtt.c#1430): connect times are each process's first client.
-        SecureSession pub(session_options(c, "device-1", buffer));
+        SecureSession pub(session_options(c, "device-1", buffer, window));
         const auto t0 = SteadyClock::now();
         pub.connect();
         connect_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
         mqtt::async_client raw(raw_uri(c), "raw-pub", mqtt::create_options(MQTTVERSION_3_1_1, buffer), nullptr);
         const auto t1 = SteadyClock::now();
-        raw.connect(raw_options(c, "device-1"))->wait();
+        raw.connect(raw_options(c, "device-1", window))->wait();
         raw_connect_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t1).count();
 
         const auto signed_publish = [&](const std::string& p) { pub.publish(c.topic, p, c.qos); };
@@ -614,10 +823,14 @@ int main(int argc, char** argv) try {
         };
         for (int r = 0; r < c.rounds; ++r) {  // alternate which goes first, so drift affects both alike
             const auto raw_round = [&] {
-                raw_rates.push_back(round_trip(child, "raw", c.n, false, c, raw_publish, raw_flush).msgs_per_s);
+                const RoundResult rr = round_trip(child, "raw", c.n, false, c, raw_publish, raw_flush);
+                raw_rates.push_back(rr.msgs_per_s);
+                raw_e2e.push_back(rr.e2e_msgs_per_s);
             };
             const auto signed_round = [&] {
-                signed_rates.push_back(round_trip(child, "signed", c.n, false, c, signed_publish, signed_flush).msgs_per_s);
+                const RoundResult rr = round_trip(child, "signed", c.n, false, c, signed_publish, signed_flush);
+                signed_rates.push_back(rr.msgs_per_s);
+                signed_e2e.push_back(rr.e2e_msgs_per_s);
             };
             if (r % 2 == 0) {
                 raw_round();
@@ -646,8 +859,10 @@ int main(int argc, char** argv) try {
         if (raw_rates[i] > 0) pair_ratios.push_back(signed_rates[i] / raw_rates[i]);
     }
     const double ratio = median(pair_ratios);
-    std::printf("end to end, %d messages of %zu bytes at QoS %d, median of %d rounds, mTLS over loopback\n", c.n,
-                c.size, c.qos, c.rounds);
+    std::printf("end to end, %d messages of %zu bytes at QoS %d, median of %d rounds, mTLS over loopback; msg/s: the\n"
+                "subscriber's first to last arrival (first publish to last arrival: signed %.0f, raw %.0f); publisher "
+                "in-flight window %d\n",
+                c.n, c.size, c.qos, c.rounds, median(signed_e2e), median(raw_e2e), window);
     std::printf("  %-28s %12.0f msg/s   latency p50 %7.0f us  p99 %7.0f us  (at %d msg/s)\n", "securemqtt signed+verified",
                 s, signed_lat.first, signed_lat.second, c.latency_rate);
     std::printf("  %-28s %12.0f msg/s   latency p50 %7.0f us  p99 %7.0f us\n", "raw Paho, no signing", r,
@@ -656,9 +871,12 @@ int main(int argc, char** argv) try {
                 ratio, connect_ms, raw_connect_ms, peak_rss_kb());
     std::printf("{\"qos\":%d,\"size\":%zu,\"messages\":%d,\"signed_msgs_per_s\":%.0f,\"raw_msgs_per_s\":%.0f,"
                 "\"ratio\":%.3f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"raw_p50_us\":%.0f,\"raw_p99_us\":%.0f,"
-                "\"connect_ms\":%.1f,\"raw_connect_ms\":%.1f,\"peak_rss_kb\":%ld}\n",
+                "\"connect_ms\":%.1f,\"raw_connect_ms\":%.1f,\"peak_rss_kb\":%ld,\"window\":%d,"
+                "\"signed_e2e_msgs_per_s\":%.0f,\"raw_e2e_msgs_per_s\":%.0f,\"signed_rounds\":%s,\"raw_rounds\":%s,"
+                "\"pair_ratios\":%s}\n",
                 c.qos, c.size, c.n, s, r, ratio, signed_lat.first, signed_lat.second, raw_lat.first,
-                raw_lat.second, connect_ms, raw_connect_ms, peak_rss_kb());
+                raw_lat.second, connect_ms, raw_connect_ms, peak_rss_kb(), window, median(signed_e2e), median(raw_e2e),
+                json_list(signed_rates, 0).c_str(), json_list(raw_rates, 0).c_str(), json_list(pair_ratios, 3).c_str());
     return 0;
 } catch (const std::exception& e) {
     stop_broker();
