@@ -41,6 +41,7 @@ struct Options {
     std::vector<std::pair<std::string, std::int64_t>> age_allowances;  // --will-max-age FILTER=SECONDS
     std::string replay_store;                                    // --replay-store; empty: in memory
     std::int64_t store_hold_ms = 0;                              // --store-hold; 0: the library default
+    int replay_window = 0;                                       // --replay-window; 0: the library default
     std::int64_t store_lease_ms = 0;                             // --store-lease; 0: the library default
     securemqtt::TlsOptions tls;
     std::vector<std::pair<std::string, std::string>> keys;  // (key id, hex key file)
@@ -125,6 +126,11 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         } else if (!publisher && a == "--replay-store") {
             o.replay_store = value();
             if (o.replay_store.empty()) throw UsageError("--replay-store needs a file path or redis://HOST:PORT[/DB]");
+        } else if (!publisher && a == "--replay-window") {
+            o.replay_window = parse_int(a, value());
+            if (o.replay_window < 64 || o.replay_window > 65536 || o.replay_window % 64 != 0) {
+                throw UsageError("--replay-window takes a multiple of 64 from 64 to 65536");
+            }
         } else if (!publisher && a == "--store-hold") {
             const std::string v = value();
             o.store_hold_ms = static_cast<std::int64_t>(parse_seconds(a, v) * 1000);
@@ -252,6 +258,7 @@ inline securemqtt::SessionOptions session_options(const Options& o) {
     s.will = o.will;
     if (o.max_age_s > 0) s.replay.max_age_ms = o.max_age_s * 1000;
     if (o.store_hold_ms > 0) s.replay.store_hold_ms = o.store_hold_ms;
+    if (o.replay_window > 0) s.replay.window_size = static_cast<std::size_t>(o.replay_window);
     if (o.store_lease_ms > 0) s.replay.store_lease_ms = o.store_lease_ms;
     s.replay.store = securemqtt::open_replay_store(o.replay_store);  // throws ConfigError: exit 3
     for (const auto& allowance : o.age_allowances) {
