@@ -257,11 +257,16 @@ void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
         if (const auto msg = delivery->get_message()) what = "publish to '" + msg->get_topic() + "'";
     }
     const int reason = tok.get_reason_code();
-    if (reason >= 0x80) {
+    // A refusal is an MQTT 5 PUBACK reason (0x80-0xA2); Paho also fails publishes itself (e.g.
+    // at a connection loss), with its own return code and no meaningful reason (seen: 255 under
+    // MQTT 3.1.1): name both then.
+    if (session.options.mqtt_version == 5 && reason >= 0x80 && reason <= 0xA2) {
         session.log(LogLevel::error, what + " refused by the broker: " + mqtt::exception::reason_code_str(reason) +
                                          " (MQTT 5 reason code " + std::to_string(reason) + ")");
     } else {
-        session.log(LogLevel::error, what + " failed: " + mqtt::exception::error_str(tok.get_return_code()));
+        session.log(LogLevel::error, what + " failed: " + mqtt::exception::error_str(tok.get_return_code()) +
+                                         " (Paho return code " + std::to_string(tok.get_return_code()) +
+                                         ", reason code " + std::to_string(reason) + ")");
     }
 }
 
