@@ -248,8 +248,27 @@ class LiveSubscriber:
         return self.ended()
 
     def stop(self):
+        """SIGTERM, then its return code; a program still running TIMEOUT s later is a hang:
+        fails with the stacks of its threads and the end of its log."""
         self.proc.terminate()
+        try:
+            self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            stacks = thread_stacks(self.proc.pid)
+            self.proc.kill()
+            self.ended()
+            raise AssertionError("%s did not end within %s s of SIGTERM; stderr ended with:\n%s\nits threads:\n%s" % (
+                os.path.basename(self.proc.args[0]), TIMEOUT, "\n".join(self.err[-20:]), stacks)) from None
         return self.ended()
+
+
+def thread_stacks(pid):
+    """Every thread's stack of a running process (gdb attaches briefly), for reports of hangs."""
+    if not shutil.which("gdb"):
+        return "(gdb not installed)"
+    out = subprocess.run(["gdb", "-batch", "-p", str(pid), "-ex", "thread apply all bt"],
+                         capture_output=True, text=True, timeout=120)
+    return out.stdout[-8000:] + out.stderr[-1000:]
 
 
 class NoSkipResult(unittest.TextTestResult):
