@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "keyring_impl.hpp"
 
+#include "openssl_init.hpp"
+
 #include "file_access.hpp"
 #include "hex.hpp"
 #include "topic_match.hpp"
@@ -51,7 +53,10 @@ void Keyring::Impl::log(LogLevel level, const std::string& message) const noexce
     }
 }
 
-Keyring::Keyring(Logger logger) : impl_(std::make_unique<Impl>()) { impl_->logger = std::move(logger); }
+Keyring::Keyring(Logger logger) : impl_(std::make_unique<Impl>()) {
+    detail::keep_openssl_until_exit();
+    impl_->logger = std::move(logger);
+}
 
 Keyring::~Keyring() = default;
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "redis_replay_store.hpp"
 
+#include "openssl_init.hpp"
 #include "redis_client.hpp"
 #include "redis_scripts.hpp"
 
@@ -125,6 +126,7 @@ private:
 
 std::shared_ptr<ReplayStore> open_redis_replay_store(const std::string& location) {
     try {
+        keep_openssl_until_exit();
         return std::make_shared<RedisReplayStore>(parse_redis_location(location));
     } catch (const ConfigError& e) {  // the client's words name the location and the cause
         throw ConfigError(std::string("replay store: ") + e.what());

@@ -6,6 +6,7 @@
 #include "connect_diagnosis.hpp"
 #include "credential_file.hpp"
 #include "key_unlock.hpp"
+#include "openssl_init.hpp"
 #include "tls_protocol_floor.hpp"
 #include "tls_revocation.hpp"
 #include "topic_match.hpp"
@@ -435,6 +436,7 @@ void SecureSession::Impl::throw_connect_failure(const std::string& paho_message,
 }
 
 SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+    detail::keep_openssl_until_exit();  // before Paho's threads exist
     Impl& s = *impl_;
     const SessionOptions& o = s.options;
     if (!o.keyring) throw ConfigError("session: no keyring given");
