@@ -12,6 +12,7 @@
 #include "topic_match.hpp"
 
 #include <securemqtt/clock.hpp>
+#include <securemqtt/envelope.hpp>
 #include <securemqtt/replay_store.hpp>
 #include <securemqtt/signer.hpp>
 #include <securemqtt/topic.hpp>
@@ -53,6 +54,16 @@ std::string random_client_id() {
         id += digits[b & 15];
     }
     return id;
+}
+
+// Process-wide, because Paho forces it: MQTT clients whose memory Paho has already freed in
+// part (see SecureSession::Impl::renew_client_if_broken) stay here, disconnected and silent,
+// until the process ends. One per such failure; each is small.
+void park_broken_client(std::shared_ptr<mqtt::async_client> client) {
+    static std::mutex mutex;
+    static auto* parked = new std::vector<std::shared_ptr<mqtt::async_client>>();  // never freed, by design
+    std::lock_guard<std::mutex> lock(mutex);
+    parked->push_back(std::move(client));
 }
 
 }  // namespace
@@ -109,6 +120,21 @@ struct SecureSession::Impl {
     // The Paho client can be replaced by reload(); everyone else takes a reference under this
     // lock and uses it outside.
     mutable std::mutex client_mutex;
+    // Orders publishes around a replacement of the client (reload(), renew_client_if_broken()):
+    // none may land on the old client after its messages were gathered, nor overtake them on
+    // the new one, or a receiver would find them behind its replay window. While the gate is
+    // closed, publish() parks messages in `held` instead of waiting: it may run in a handler
+    // on Paho's thread, holding a lock of Paho's the replacement needs.
+    mutable std::mutex gate_mutex;
+    std::condition_variable gate_cv;
+    int publishes_in_progress = 0;  // inside current()->publish()
+    bool gate_closed = false;
+    std::vector<mqtt::const_message_ptr> held;
+    // Swaps in `fresh`, then publishes on it, oldest first: everything the old client holds
+    // unacknowledged, what waits to go out again, and what publish() parked meanwhile.
+    // Returns the old client and how many of its messages were carried over.
+    std::pair<std::shared_ptr<mqtt::async_client>, std::size_t> replace_client(
+        std::shared_ptr<mqtt::async_client> fresh) noexcept;
     std::shared_ptr<mqtt::async_client> client_;
     std::shared_ptr<mqtt::async_client> current() const {
         std::lock_guard<std::mutex> lock(client_mutex);
@@ -122,6 +148,7 @@ struct SecureSession::Impl {
     void request_reconnect() noexcept;
     void stop_reconnecting() noexcept;
     bool still_wanted() noexcept;
+    bool still_publishing() noexcept;  // connect() called, disconnect() and the destructor not since
     void set_wanted(bool wanted) noexcept;
     std::mutex reconnect_mutex;
     std::condition_variable reconnect_cv;
@@ -136,6 +163,24 @@ struct SecureSession::Impl {
 
     mutable std::mutex mutex;
     std::shared_ptr<const SubscriptionList> subs = std::make_shared<SubscriptionList>();
+    // Publishes whose outcome Paho left unknown, to publish again at the next connection.
+    std::vector<mqtt::const_message_ptr> send_again;
+    void publish_queued_again(mqtt::async_client& client) noexcept;
+    void drop_queued_again() noexcept;
+    // Publishes accepted but not (yet) handed to the current client: send_again and held.
+    std::size_t queued_outside_client() const {
+        std::size_t n = 0;
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            n += send_again.size();
+        }
+        std::lock_guard<std::mutex> lock(gate_mutex);
+        return n + held.size();
+    }
+    // Set when Paho failed a publish under a broken write: its copy of that message may be
+    // corrupt (paho.mqtt.c #1621) and would be resent at every reconnect.
+    std::atomic<bool> client_broken{false};
+    void renew_client_if_broken() noexcept;
     RejectHandler reject_handler;
     std::set<std::string> unrouted_topics;  // those already logged
     // True from connect_client() starting a connection until Paho's connected callback for it.
@@ -144,7 +189,8 @@ struct SecureSession::Impl {
     bool connect_pending = false;
 
     // Counts and names publishes that end in failure (an MQTT 5 refusal, a lost connection the
-    // message could not survive); runs on Paho's thread.
+    // message could not survive), and publishes again those whose outcome Paho left unknown;
+    // runs on Paho's thread.
     struct PublishListener : mqtt::iaction_listener {
         explicit PublishListener(Impl& s) : session(s) {}
         void on_success(const mqtt::token&) override {}
@@ -152,7 +198,7 @@ struct SecureSession::Impl {
         Impl& session;
     } publish_listener{*this};
 
-    std::atomic<std::uint64_t> published{0}, publish_failures{0}, verified{0}, unrouted{0}, reconnects{0},
+    std::atomic<std::uint64_t> published{0}, publish_failures{0}, publishes_sent_again{0}, verified{0}, unrouted{0}, reconnects{0},
         connection_losses{0}, handler_errors{0}, replay_store_failures{0};
     std::atomic<bool> store_outage{false};  // the last confirmation failed: logged once until one succeeds
     std::array<std::atomic<std::uint64_t>, reject_reason_count> rejected{};
@@ -252,11 +298,36 @@ void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
     // the new client, whose outcome counts. (Null while the session ends.)
     const auto client = session.current();
     if (!client || tok.get_client() != client.get()) return;
-    session.publish_failures.fetch_add(1, std::memory_order_relaxed);
     std::string what = "a publish";
+    mqtt::const_message_ptr msg;
     if (const auto* delivery = dynamic_cast<const mqtt::delivery_token*>(&tok)) {
-        if (const auto msg = delivery->get_message()) what = "publish to '" + msg->get_topic() + "'";
+        msg = delivery->get_message();
+        if (msg) what = "publish to '" + msg->get_topic() + "'";
     }
+    // Paho C fails a QoS >= 1 publish whose write met a connection the broker had already
+    // reset (MQTTASYNC_FAILURE, no message id), yet keeps it and may send it after the
+    // reconnect -- intact, or corrupted by its own use after free (paho.mqtt.c #1621). Its
+    // outcome is unknown, so the same envelope goes out again once reconnected (on_connected;
+    // not from inside Paho's command processing): a receiver drops a second copy as replayed
+    // and a corrupted one as unverifiable. Paho completes the failed token only after this
+    // returns, so flush() and unacknowledged() already count the queued copy.
+    if (msg && msg->get_qos() > 0 && tok.get_return_code() == MQTTASYNC_FAILURE && tok.get_message_id() == 0 &&
+        session.still_publishing()) {
+        try {
+            {
+                std::lock_guard<std::mutex> lock(session.mutex);
+                session.send_again.push_back(msg);
+            }
+            session.client_broken.store(true);  // see renew_client_if_broken()
+            session.publishes_sent_again.fetch_add(1, std::memory_order_relaxed);
+            session.log(LogLevel::warning, what + ": the connection broke under it (Paho return code " +
+                                               std::to_string(tok.get_return_code()) +
+                                               "); publishing it again after the reconnect");
+            return;
+        } catch (const std::exception&) {  // no memory for the queue: a failure, below
+        }
+    }
+    session.publish_failures.fetch_add(1, std::memory_order_relaxed);
     const int reason = tok.get_reason_code();
     // A refusal is an MQTT 5 PUBACK reason (0x80-0xA2); Paho also fails publishes itself (e.g.
     // at a connection loss), with its own return code and no meaningful reason (seen: 255 under
@@ -286,7 +357,130 @@ std::vector<mqtt::token_ptr> SecureSession::Impl::restore_subscriptions(mqtt::as
     return acks;
 }
 
+// Publishes what PublishListener::on_failure queued to go out again. Each leaves the queue
+// only once Paho holds it, so flush() and unacknowledged() never miss it in between.
+void SecureSession::Impl::publish_queued_again(mqtt::async_client& client) noexcept {
+    for (;;) {
+        mqtt::const_message_ptr msg;
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            if (send_again.empty()) return;
+            msg = send_again.front();
+        }
+        try {
+            client.publish(msg, nullptr, publish_listener);
+        } catch (const std::exception& e) {
+            publish_failures.fetch_add(1, std::memory_order_relaxed);
+            log(LogLevel::error, "publish to '" + msg->get_topic() + "' could not be sent again: " + e.what());
+        }
+        std::lock_guard<std::mutex> lock(mutex);
+        const auto it = std::find(send_again.begin(), send_again.end(), msg);
+        if (it != send_again.end()) send_again.erase(it);  // gone if disconnect() dropped it meanwhile
+    }
+}
+
+// The session ends with publishes still queued to go out again: each is a failure.
+void SecureSession::Impl::drop_queued_again() noexcept {
+    std::vector<mqtt::const_message_ptr> dropped;
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        dropped.swap(send_again);
+    }
+    if (dropped.empty()) return;
+    publish_failures.fetch_add(dropped.size(), std::memory_order_relaxed);
+    log(LogLevel::error, std::to_string(dropped.size()) +
+                             " publish(es) the connection broke under were not sent again: the session ended first");
+}
+
+std::pair<std::shared_ptr<mqtt::async_client>, std::size_t> SecureSession::Impl::replace_client(
+    std::shared_ptr<mqtt::async_client> fresh) noexcept {
+    {
+        std::unique_lock<std::mutex> lock(gate_mutex);
+        gate_closed = true;
+        gate_cv.wait(lock, [this] { return publishes_in_progress == 0; });
+    }
+    std::shared_ptr<mqtt::async_client> old;
+    {
+        std::lock_guard<std::mutex> lock(client_mutex);
+        old = std::exchange(client_, fresh);
+    }
+    std::vector<mqtt::const_message_ptr> messages;
+    try {
+        for (const auto& token : old->get_pending_delivery_tokens()) {
+            if (auto msg = token->get_message()) messages.push_back(std::move(msg));
+        }
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            messages.insert(messages.end(), send_again.begin(), send_again.end());
+            send_again.clear();
+        }
+        // In signing order (the envelope's counter; one stream per session): a receiver rejects
+        // a message that arrives more than its replay window behind the newest of its stream.
+        const auto counter = [](const mqtt::const_message_ptr& m) {
+            const auto& bytes = m->get_payload_ref();
+            const DecodeResult d = decode_envelope(ByteView(bytes.data(), bytes.size()));
+            return d ? d.envelope().header.counter : UINT64_MAX;
+        };
+        std::stable_sort(messages.begin(), messages.end(),
+                         [&](const auto& a, const auto& b) { return counter(a) < counter(b); });
+    } catch (const std::exception& e) {  // out of memory: what was gathered goes out unsorted
+        log(LogLevel::error, std::string("carrying publishes over to the new MQTT client: ") + e.what());
+    }
+    const auto publish_all = [&](const std::vector<mqtt::const_message_ptr>& list) {
+        std::size_t n = 0;
+        for (const auto& msg : list) {
+            try {
+                fresh->publish(msg, nullptr, publish_listener);
+                ++n;
+            } catch (const std::exception& e) {  // e.g. the new client's buffer is full: counted, said
+                publish_failures.fetch_add(1, std::memory_order_relaxed);
+                log(LogLevel::error, "publish to '" + msg->get_topic() + "' could not be carried over: " + e.what());
+            }
+        }
+        return n;
+    };
+    const std::size_t carried = publish_all(messages);
+    // Then what publish() parked meanwhile, in its order, until none is left to open the gate.
+    for (;;) {
+        std::vector<mqtt::const_message_ptr> parked;
+        {
+            std::lock_guard<std::mutex> lock(gate_mutex);
+            if (held.empty()) {
+                gate_closed = false;
+                break;
+            }
+            parked.swap(held);
+        }
+        publish_all(parked);
+    }
+    return {std::move(old), carried};
+}
+
+// Paho keeps a publish it failed under a broken write in its resend list, but frees the topic
+// and payload that list points to (paho.mqtt.c #1621, Paho C 1.3.12): after each reconnect it
+// resends whatever the memory then holds, the broker drops the connection for a malformed
+// packet, and the client never gets through (seen in integration.faults). So the client that
+// failed such a publish is not connected again: a new one with the same client id and
+// credentials takes its place, and everything the old one had not had acknowledged is
+// published on the new one (intact copies: Paho C++ keeps its own), as reload() does. A
+// receiver drops any copy it already had as replayed. The old client is parked, never
+// destroyed: destroying it would free that memory a second time. Called under `lifecycle`.
+void SecureSession::Impl::renew_client_if_broken() noexcept {
+    if (!client_broken.exchange(false)) return;
+    try {
+        auto [old, carried] = replace_client(make_client());
+        old->disable_callbacks();
+        park_broken_client(std::move(old));
+        log(LogLevel::warning, "a publish failed under a broken connection: reconnecting with a new MQTT client (the old "
+                               "one's copy of it may be corrupt), " + std::to_string(carried) +
+                                   " unacknowledged publish(es) carried over");
+    } catch (const std::exception& e) {  // no new client: go on with the old one
+        log(LogLevel::error, std::string("could not replace the MQTT client: ") + e.what());
+    }
+}
+
 void SecureSession::Impl::on_connected(const std::string& cause) noexcept {
+    if (const auto client = current()) publish_queued_again(*client);  // null while the session ends
     {
         std::lock_guard<std::mutex> lock(mutex);
         if (connect_pending) {  // made by connect(), which restores the subscriptions itself
@@ -327,6 +521,11 @@ void SecureSession::Impl::set_wanted(bool wanted) noexcept {
     session_wanted = wanted;
 }
 
+bool SecureSession::Impl::still_publishing() noexcept {
+    std::lock_guard<std::mutex> lock(reconnect_mutex);
+    return session_wanted && !reconnect_stop;
+}
+
 bool SecureSession::Impl::still_wanted() noexcept {
     std::lock_guard<std::mutex> lock(reconnect_mutex);
     return reconnect_wanted && !reconnect_stop;
@@ -358,6 +557,7 @@ void SecureSession::Impl::reconnect_loop() noexcept {
                 // Under `lifecycle`: not while reload() swaps clients, and disconnect() (which
                 // clears reconnect_wanted under it too) is either wholly before or after.
                 std::lock_guard<std::mutex> serial(lifecycle);
+                if (!current()->is_connected()) renew_client_if_broken();
                 const auto client = current();
                 done = client->is_connected() || !still_wanted();
                 if (!done) {
@@ -542,6 +742,7 @@ std::shared_ptr<mqtt::async_client> SecureSession::Impl::make_client() {
 
 SecureSession::~SecureSession() {
     impl_->stop_reconnecting();
+    impl_->drop_queued_again();
     try {
         if (impl_->client_ && impl_->client_->is_connected()) disconnect(std::chrono::milliseconds(2000));
     } catch (...) {  // destructors do not throw; the broker will notice the socket closing
@@ -595,6 +796,7 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client) {
 void SecureSession::connect() {
     Impl& s = *impl_;
     std::lock_guard<std::mutex> lifecycle(s.lifecycle);
+    if (!s.current()->is_connected()) s.renew_client_if_broken();
     const auto client = s.current();
     if (client->is_connected()) return;
     s.set_wanted(true);
@@ -628,32 +830,16 @@ void SecureSession::reload(std::optional<TlsOptions> tls) {
         throw;
     }
     wipe_secrets(previous);
-    // New publishes go to the new client's buffer from here on.
+    // New publishes go to the new client's buffer from here on, after everything the old one
+    // holds unacknowledged, in signing order. The old connection then finishes what it can:
+    // a copy the receiver already has is dropped there as replayed.
     auto fresh = s.make_client();
-    std::shared_ptr<mqtt::async_client> old;
-    {
-        std::lock_guard<std::mutex> lock(s.client_mutex);
-        old = std::exchange(s.client_, fresh);
-    }
+    auto [old, carried] = s.replace_client(fresh);
     const bool was_connected = old->is_connected();
-    // Let the old connection finish what it can, then carry over what it could not: a copy the
-    // receiver already has is dropped there as replayed.
     try {
         if (was_connected) old->disconnect(std::chrono::milliseconds(2000))->wait_for(std::chrono::milliseconds(3000));
     } catch (const mqtt::exception& e) {
         s.log(LogLevel::warning, std::string("reload: closing the old connection: ") + e.what());
-    }
-    std::size_t carried = 0;
-    for (const auto& token : old->get_pending_delivery_tokens()) {
-        const auto msg = token->get_message();
-        if (!msg) continue;
-        try {
-            fresh->publish(msg, nullptr, s.publish_listener);
-            ++carried;
-        } catch (const mqtt::exception& e) {  // e.g. the new buffer is full: counted, said
-            s.publish_failures.fetch_add(1, std::memory_order_relaxed);
-            s.log(LogLevel::error, "reload: publish to '" + msg->get_topic() + "' could not be carried over: " + e.what());
-        }
     }
     s.log(LogLevel::info, "reload: new TLS credentials for " + s.report.client_subject +
                               (carried ? ", " + std::to_string(carried) + " unacknowledged message(s) carried over" : ""));
@@ -677,6 +863,7 @@ void SecureSession::disconnect(std::chrono::milliseconds timeout) {
         s.reconnect_wanted = false;  // the reconnection loop, if any, goes back to waiting
     }
     s.reconnect_cv.notify_all();
+    s.drop_queued_again();
     try {
         const auto client = s.current();
         if (client->is_connected()) client->disconnect()->wait_for(timeout);
@@ -687,7 +874,7 @@ void SecureSession::disconnect(std::chrono::milliseconds timeout) {
 }
 
 std::size_t SecureSession::unacknowledged() const {
-    return impl_->current()->get_pending_delivery_tokens().size();
+    return impl_->current()->get_pending_delivery_tokens().size() + impl_->queued_outside_client();
 }
 
 bool SecureSession::is_connected() const { return impl_->current()->is_connected(); }
@@ -698,6 +885,22 @@ void SecureSession::publish(std::string_view topic, ByteView payload, int qos, b
     std::string envelope;
     s.signer->sign_into(topic, payload, envelope, retain);
     auto msg = mqtt::make_message(std::string(topic), std::move(envelope), qos, retain);
+    {
+        std::lock_guard<std::mutex> lock(s.gate_mutex);
+        if (s.gate_closed) {  // the client is being replaced: it goes out after what it carries over
+            s.held.push_back(std::move(msg));
+            s.published.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        ++s.publishes_in_progress;
+    }
+    struct Leave {
+        Impl& s;
+        ~Leave() {
+            std::lock_guard<std::mutex> lock(s.gate_mutex);
+            if (--s.publishes_in_progress == 0) s.gate_cv.notify_all();
+        }
+    } leave{s};
     try {
         s.current()->publish(msg, nullptr, s.publish_listener);
         s.published.fetch_add(1, std::memory_order_relaxed);
@@ -715,16 +918,23 @@ void SecureSession::publish(std::string_view topic, ByteView payload, int qos, b
 
 bool SecureSession::flush(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (const auto& token : impl_->current()->get_pending_delivery_tokens()) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return false;
-        try {
-            if (!token->wait_for(left)) return false;
-        } catch (const mqtt::exception&) {
-            return false;
+    for (;;) {
+        for (const auto& token : impl_->current()->get_pending_delivery_tokens()) {
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            try {
+                if (!token->wait_for(left)) return false;
+            } catch (const mqtt::exception&) {
+                return false;
+            }
         }
+        if (impl_->queued_outside_client() == 0) return true;
+        // Some wait to be published again after a reconnect, or for a new client: wait for them.
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+            std::chrono::milliseconds(10), deadline - std::chrono::steady_clock::now()));
     }
-    return true;
 }
 
 void SecureSession::subscribe(const std::string& filter, int qos, Handler handler) {
@@ -793,6 +1003,7 @@ SessionStats SecureSession::stats() const {
     SessionStats st;
     st.published = s.published.load();
     st.publish_failures = s.publish_failures.load();
+    st.publishes_sent_again = s.publishes_sent_again.load();
     st.verified = s.verified.load();
     st.unrouted = s.unrouted.load();
     for (std::size_t i = 0; i < reject_reason_count; ++i) {

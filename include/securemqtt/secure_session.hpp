@@ -108,6 +108,10 @@ struct SessionOptions {
 struct SessionStats {
     std::uint64_t published = 0;        ///< handed to the MQTT client after signing
     std::uint64_t publish_failures = 0; ///< refused: buffer full, or failed after hand-over (e.g. an MQTT 5 PUBACK with an error reason code)
+    /// QoS >= 1 publishes the MQTT client failed when the connection broke under their write,
+    /// while it may still send them after reconnecting: the session published each once more
+    /// (counted in published once only). A receiver drops a second copy as `replayed`.
+    std::uint64_t publishes_sent_again = 0;
     std::uint64_t verified = 0;         ///< passed verification (delivered, or counted in unrouted)
     /// Verified, but no subscription of this session matches its topic (e.g. one the broker kept
     /// for a persistent session from an earlier run): not delivered, and logged at warning level
@@ -171,11 +175,13 @@ public:
     /// flush() to wait for delivery). Throws SigningError (no key, topic out of scope) or
     /// ConnectionError (buffer_full).
     void publish(std::string_view topic, ByteView payload, int qos = 1, bool retain = false);
-    /// Waits until every QoS >= 1 publish so far is acknowledged; false on timeout, or when a
-    /// publish failed (the broker refused it: counted in stats().publish_failures and logged
-    /// at error level with the broker's reason).
+    /// Waits until every QoS >= 1 publish so far is acknowledged, including those waiting to
+    /// be published again after a reconnect (stats().publishes_sent_again); false on timeout,
+    /// or when a publish failed (the broker refused it: counted in stats().publish_failures and
+    /// logged at error level with the broker's reason).
     bool flush(std::chrono::milliseconds timeout);
-    /// QoS >= 1 publishes handed to the MQTT client and not yet acknowledged (or failed).
+    /// QoS >= 1 publishes handed to the MQTT client and not yet acknowledged (or failed), and
+    /// those waiting to be published again after a reconnect.
     std::size_t unacknowledged() const;
 
     /// Subscribes `filter` and calls `handler` with each verified message whose topic matches
