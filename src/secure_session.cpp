@@ -130,6 +130,7 @@ struct SecureSession::Impl {
     int publishes_in_progress = 0;  // inside current()->publish()
     bool gate_closed = false;
     std::vector<mqtt::const_message_ptr> held;
+    std::size_t in_transit = 0;  // gathered from the old client, not yet handed to the new one
     // Swaps in `fresh`, then publishes on it, oldest first: everything the old client holds
     // unacknowledged, what waits to go out again, and what publish() parked meanwhile.
     // Returns the old client and how many of its messages were carried over.
@@ -154,11 +155,14 @@ struct SecureSession::Impl {
     std::condition_variable reconnect_cv;
     bool session_wanted = false;    // connect() was called and disconnect() was not since
     bool reconnect_wanted = false;  // a loss happened while the session was wanted
+    std::uint64_t losses_seen = 0;  // counts request_reconnect(): a loss during an attempt is not lost
     bool reconnect_stop = false;    // the session is being destroyed
     std::thread reconnector;
 
     void prepare_tls();
-    std::shared_ptr<mqtt::async_client> make_client();
+    // `carried`: room for that many more queued publishes than offline_buffer, for a client
+    // that takes over another's unacknowledged ones (queued and in flight).
+    std::shared_ptr<mqtt::async_client> make_client(std::size_t carried = 0);
     void connect_client(mqtt::async_client& client);
 
     mutable std::mutex mutex;
@@ -175,7 +179,7 @@ struct SecureSession::Impl {
             n += send_again.size();
         }
         std::lock_guard<std::mutex> lock(gate_mutex);
-        return n + held.size();
+        return n + held.size() + in_transit;
     }
     // Set when Paho failed a publish under a broken write: its copy of that message may be
     // corrupt (paho.mqtt.c #1621) and would be resent at every reconnect.
@@ -313,18 +317,20 @@ void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
     // returns, so flush() and unacknowledged() already count the queued copy.
     if (msg && msg->get_qos() > 0 && tok.get_return_code() == MQTTASYNC_FAILURE && tok.get_message_id() == 0 &&
         session.still_publishing()) {
+        session.client_broken.store(true);  // see renew_client_if_broken()
+        bool queued = false;
         try {
-            {
-                std::lock_guard<std::mutex> lock(session.mutex);
-                session.send_again.push_back(msg);
-            }
-            session.client_broken.store(true);  // see renew_client_if_broken()
+            std::lock_guard<std::mutex> lock(session.mutex);
+            session.send_again.push_back(msg);
+            queued = true;
+        } catch (const std::exception&) {  // no memory for the queue: a failure, below
+        }
+        if (queued) {
             session.publishes_sent_again.fetch_add(1, std::memory_order_relaxed);
             session.log(LogLevel::warning, what + ": the connection broke under it (Paho return code " +
                                                std::to_string(tok.get_return_code()) +
                                                "); publishing it again after the reconnect");
             return;
-        } catch (const std::exception&) {  // no memory for the queue: a failure, below
         }
     }
     session.publish_failures.fetch_add(1, std::memory_order_relaxed);
@@ -399,11 +405,9 @@ std::pair<std::shared_ptr<mqtt::async_client>, std::size_t> SecureSession::Impl:
         gate_closed = true;
         gate_cv.wait(lock, [this] { return publishes_in_progress == 0; });
     }
-    std::shared_ptr<mqtt::async_client> old;
-    {
-        std::lock_guard<std::mutex> lock(client_mutex);
-        old = std::exchange(client_, fresh);
-    }
+    // Gathered while the old client is still current(), and counted as in transit before it
+    // stops being: flush() and unacknowledged() always find them somewhere.
+    std::shared_ptr<mqtt::async_client> old = current();
     std::vector<mqtt::const_message_ptr> messages;
     try {
         for (const auto& token : old->get_pending_delivery_tokens()) {
@@ -414,6 +418,18 @@ std::pair<std::shared_ptr<mqtt::async_client>, std::size_t> SecureSession::Impl:
             messages.insert(messages.end(), send_again.begin(), send_again.end());
             send_again.clear();
         }
+    } catch (const std::exception& e) {
+        log(LogLevel::error, std::string("carrying publishes over to the new MQTT client: ") + e.what());
+    }
+    {
+        std::lock_guard<std::mutex> lock(gate_mutex);
+        in_transit = messages.size();
+    }
+    {
+        std::lock_guard<std::mutex> lock(client_mutex);
+        client_ = fresh;
+    }
+    try {
         // In signing order (the envelope's counter; one stream per session): a receiver rejects
         // a message that arrives more than its replay window behind the newest of its stream.
         const auto counter = [](const mqtt::const_message_ptr& m) {
@@ -440,16 +456,22 @@ std::pair<std::shared_ptr<mqtt::async_client>, std::size_t> SecureSession::Impl:
         return n;
     };
     const std::size_t carried = publish_all(messages);
+    {
+        std::lock_guard<std::mutex> lock(gate_mutex);
+        in_transit = 0;
+    }
     // Then what publish() parked meanwhile, in its order, until none is left to open the gate.
     for (;;) {
         std::vector<mqtt::const_message_ptr> parked;
         {
             std::lock_guard<std::mutex> lock(gate_mutex);
+            in_transit = 0;
             if (held.empty()) {
                 gate_closed = false;
                 break;
             }
             parked.swap(held);
+            in_transit = parked.size();
         }
         publish_all(parked);
     }
@@ -466,17 +488,24 @@ std::pair<std::shared_ptr<mqtt::async_client>, std::size_t> SecureSession::Impl:
 // receiver drops any copy it already had as replayed. The old client is parked, never
 // destroyed: destroying it would free that memory a second time. Called under `lifecycle`.
 void SecureSession::Impl::renew_client_if_broken() noexcept {
-    if (!client_broken.exchange(false)) return;
+    if (!client_broken.load()) return;
+    std::shared_ptr<mqtt::async_client> fresh;
     try {
-        auto [old, carried] = replace_client(make_client());
-        old->disable_callbacks();
-        park_broken_client(std::move(old));
-        log(LogLevel::warning, "a publish failed under a broken connection: reconnecting with a new MQTT client (the old "
-                               "one's copy of it may be corrupt), " + std::to_string(carried) +
-                                   " unacknowledged publish(es) carried over");
-    } catch (const std::exception& e) {  // no new client: go on with the old one
-        log(LogLevel::error, std::string("could not replace the MQTT client: ") + e.what());
+        fresh = make_client(current()->get_pending_delivery_tokens().size() + queued_outside_client());
+    } catch (const std::exception& e) {  // no new client: try again at the next attempt
+        log(LogLevel::error, std::string("could not make a new MQTT client: ") + e.what());
+        return;
     }
+    client_broken.store(false);
+    auto [old, carried] = replace_client(std::move(fresh));
+    try {
+        old->disable_callbacks();
+    } catch (const std::exception&) {  // it is parked either way; its callbacks check current()
+    }
+    park_broken_client(std::move(old));
+    log(LogLevel::warning, "a publish failed under a broken connection: reconnecting with a new MQTT client (the old "
+                           "one's copy of it may be corrupt), " + std::to_string(carried) +
+                               " unacknowledged publish(es) carried over");
 }
 
 void SecureSession::Impl::on_connected(const std::string& cause) noexcept {
@@ -508,6 +537,7 @@ void SecureSession::Impl::request_reconnect() noexcept {
         // A loss reported after disconnect() (Paho's thread may be late) starts nothing.
         if (reconnect_stop || !session_wanted) return;
         reconnect_wanted = true;
+        ++losses_seen;
         if (!reconnector.joinable()) reconnector = std::thread([this] { reconnect_loop(); });
     } catch (const std::exception& e) {  // no thread to be had: say so, the session stays down
         log(LogLevel::error, std::string("cannot start reconnecting: ") + e.what());
@@ -550,6 +580,7 @@ void SecureSession::Impl::reconnect_loop() noexcept {
         std::chrono::seconds delay = options.reconnect_min;
         for (int attempt = 1; reconnect_wanted && !reconnect_stop; ++attempt) {
             if (reconnect_cv.wait_for(lock, delay, [this] { return !reconnect_wanted || reconnect_stop; })) break;
+            const std::uint64_t losses_before = losses_seen;
             lock.unlock();
             const std::chrono::seconds next = std::min(delay * 2, options.reconnect_max);
             bool done = false;
@@ -574,7 +605,13 @@ void SecureSession::Impl::reconnect_loop() noexcept {
                                            " failed: " + e.what() + "; next in " + std::to_string(next.count()) + " s");
             }
             lock.lock();
-            if (done) reconnect_wanted = false;
+            // Done, unless the new connection was lost again meanwhile (then that loss's request
+            // stands, and the next attempt starts from reconnect_min).
+            if (done && losses_seen == losses_before) reconnect_wanted = false;
+            if (done && losses_seen != losses_before) {
+                delay = options.reconnect_min;
+                continue;
+            }
             delay = next;
         }
         if (reconnect_stop) return;
@@ -729,8 +766,10 @@ void SecureSession::Impl::prepare_tls() {
     report = std::move(checked);
 }
 
-std::shared_ptr<mqtt::async_client> SecureSession::Impl::make_client() {
-    mqtt::create_options create(options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, options.offline_buffer);
+std::shared_ptr<mqtt::async_client> SecureSession::Impl::make_client(std::size_t carried) {
+    const auto buffer = static_cast<int>(std::min<std::size_t>(
+        static_cast<std::size_t>(options.offline_buffer) + carried, static_cast<std::size_t>(INT32_MAX)));
+    mqtt::create_options create(options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, buffer);
     create.set_send_while_disconnected(true, true);
     create.set_delete_oldest_messages(false);  // a full buffer refuses new publishes, loudly
     auto c = std::make_shared<mqtt::async_client>(paho_uri, client_id, create, nullptr);
@@ -747,11 +786,19 @@ SecureSession::~SecureSession() {
         if (impl_->client_ && impl_->client_->is_connected()) disconnect(std::chrono::milliseconds(2000));
     } catch (...) {  // destructors do not throw; the broker will notice the socket closing
     }
-    // The Paho client goes first: its threads call back into members declared after it.
+    // The Paho client goes first: its threads call back into members declared after it. One
+    // whose memory Paho may have freed in part is parked instead (see renew_client_if_broken).
     std::shared_ptr<mqtt::async_client> client;
     {
         std::lock_guard<std::mutex> lock(impl_->client_mutex);
         client = std::move(impl_->client_);
+    }
+    if (impl_->client_broken.load()) {
+        try {
+            client->disable_callbacks();
+        } catch (const std::exception&) {
+        }
+        park_broken_client(std::move(client));
     }
     client.reset();
 }
@@ -833,9 +880,11 @@ void SecureSession::reload(std::optional<TlsOptions> tls) {
     // New publishes go to the new client's buffer from here on, after everything the old one
     // holds unacknowledged, in signing order. The old connection then finishes what it can:
     // a copy the receiver already has is dropped there as replayed.
-    auto fresh = s.make_client();
+    auto fresh = s.make_client(unacknowledged());
+    const bool broken = s.client_broken.exchange(false);  // then the old one is parked, not destroyed
     auto [old, carried] = s.replace_client(fresh);
     const bool was_connected = old->is_connected();
+    if (broken) park_broken_client(old);
     try {
         if (was_connected) old->disconnect(std::chrono::milliseconds(2000))->wait_for(std::chrono::milliseconds(3000));
     } catch (const mqtt::exception& e) {
@@ -917,23 +966,38 @@ void SecureSession::publish(std::string_view topic, ByteView payload, int qos, b
 }
 
 bool SecureSession::flush(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    Impl& s = *impl_;
+    using clock = std::chrono::steady_clock;
+    const auto deadline = clock::now() + timeout;
+    const std::uint64_t failures_before = s.publish_failures.load();
     for (;;) {
-        for (const auto& token : impl_->current()->get_pending_delivery_tokens()) {
-            const auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        // Waits in slices and starts over when a token does not complete in one: the client may
+        // be replaced meanwhile (its tokens then never complete; their messages live on in the
+        // new client's), and some messages wait outside any client for a while.
+        const auto client = s.current();
+        bool all_in = true;
+        for (const auto& token : client->get_pending_delivery_tokens()) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
             if (left.count() <= 0) return false;
             try {
-                if (!token->wait_for(left)) return false;
+                if (!token->wait_for(std::min(left, std::chrono::milliseconds(100)))) {
+                    all_in = false;
+                    break;
+                }
             } catch (const mqtt::exception&) {
-                return false;
+                // Failed: refused or lost (counted: the answer is false), or to be published
+                // again (not counted: wait for that).
+                if (s.publish_failures.load() != failures_before) return false;
+                all_in = false;
+                break;
             }
         }
-        if (impl_->queued_outside_client() == 0) return true;
-        // Some wait to be published again after a reconnect, or for a new client: wait for them.
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-            std::chrono::milliseconds(10), deadline - std::chrono::steady_clock::now()));
+        if (all_in && s.queued_outside_client() == 0 && s.current() == client) return true;
+        if (clock::now() >= deadline) return false;
+        if (all_in) {
+            std::this_thread::sleep_for(
+                std::min<clock::duration>(std::chrono::milliseconds(10), deadline - clock::now()));
+        }
     }
 }
 
