@@ -58,7 +58,7 @@ std::string random_client_id() {
 
 // Process-wide, because Paho forces it: MQTT clients whose memory Paho has already freed in
 // part (see SecureSession::Impl::renew_client_if_broken) stay here, disconnected and silent,
-// until the process ends. One per such failure; each is small.
+// until the process ends. One per such failure, each with Paho's copies of what it held.
 void park_broken_client(std::shared_ptr<mqtt::async_client> client) {
     static std::mutex mutex;
     static auto* parked = new std::vector<std::shared_ptr<mqtt::async_client>>();  // never freed, by design
@@ -167,9 +167,9 @@ struct SecureSession::Impl {
 
     mutable std::mutex mutex;
     std::shared_ptr<const SubscriptionList> subs = std::make_shared<SubscriptionList>();
-    // Publishes whose outcome Paho left unknown, to publish again at the next connection.
+    // Publishes whose outcome Paho left unknown: the client that replaces the broken one
+    // publishes them (replace_client), or the session's end counts them as failures.
     std::vector<mqtt::const_message_ptr> send_again;
-    void publish_queued_again(mqtt::async_client& client) noexcept;
     void drop_queued_again() noexcept;
     // Publishes accepted but not (yet) handed to the current client: send_again and held.
     std::size_t queued_outside_client() const {
@@ -311,10 +311,10 @@ void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
     // Paho C fails a QoS >= 1 publish whose write met a connection the broker had already
     // reset (MQTTASYNC_FAILURE, no message id), yet keeps it and may send it after the
     // reconnect -- intact, or corrupted by its own use after free (paho.mqtt.c #1621). Its
-    // outcome is unknown, so the same envelope goes out again once reconnected (on_connected;
-    // not from inside Paho's command processing): a receiver drops a second copy as replayed
-    // and a corrupted one as unverifiable. Paho completes the failed token only after this
-    // returns, so flush() and unacknowledged() already count the queued copy.
+    // outcome is unknown, so the same envelope goes out again, on the client that replaces
+    // this one at the next connection (renew_client_if_broken; not from inside Paho's command
+    // processing): a receiver drops a second copy as replayed. Paho completes the failed token
+    // only after this returns, so flush() already counts the queued copy.
     if (msg && msg->get_qos() > 0 && tok.get_return_code() == MQTTASYNC_FAILURE && tok.get_message_id() == 0 &&
         session.still_publishing()) {
         session.client_broken.store(true);  // see renew_client_if_broken()
@@ -361,28 +361,6 @@ std::vector<mqtt::token_ptr> SecureSession::Impl::restore_subscriptions(mqtt::as
         }
     }
     return acks;
-}
-
-// Publishes what PublishListener::on_failure queued to go out again. Each leaves the queue
-// only once Paho holds it, so flush() and unacknowledged() never miss it in between.
-void SecureSession::Impl::publish_queued_again(mqtt::async_client& client) noexcept {
-    for (;;) {
-        mqtt::const_message_ptr msg;
-        {
-            std::lock_guard<std::mutex> lock(mutex);
-            if (send_again.empty()) return;
-            msg = send_again.front();
-        }
-        try {
-            client.publish(msg, nullptr, publish_listener);
-        } catch (const std::exception& e) {
-            publish_failures.fetch_add(1, std::memory_order_relaxed);
-            log(LogLevel::error, "publish to '" + msg->get_topic() + "' could not be sent again: " + e.what());
-        }
-        std::lock_guard<std::mutex> lock(mutex);
-        const auto it = std::find(send_again.begin(), send_again.end(), msg);
-        if (it != send_again.end()) send_again.erase(it);  // gone if disconnect() dropped it meanwhile
-    }
 }
 
 // The session ends with publishes still queued to go out again: each is a failure.
@@ -509,7 +487,6 @@ void SecureSession::Impl::renew_client_if_broken() noexcept {
 }
 
 void SecureSession::Impl::on_connected(const std::string& cause) noexcept {
-    if (const auto client = current()) publish_queued_again(*client);  // null while the session ends
     {
         std::lock_guard<std::mutex> lock(mutex);
         if (connect_pending) {  // made by connect(), which restores the subscriptions itself
