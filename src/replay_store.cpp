@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
-// The durable embedded replay store: one SQLite file in WAL mode (docs/envelope-v1.md §4,
-// "Stores"). SQLite rather than LMDB: one file a user can copy and inspect with sqlite3(1),
-// Debian's standard embedded database, crash-safe with its write-ahead log, and no map size to
-// choose in advance.
+// The durable embedded replay store: one SQLite file in WAL mode, with a journal of recent
+// confirmations beside it (FILE-recent, replay_journal.hpp; docs/envelope-v1.md §4, "Stores").
+// SQLite rather than LMDB: one file a user can copy and inspect with sqlite3(1), Debian's
+// standard embedded database, crash-safe with its write-ahead log, and no map size to choose in
+// advance.
 #include <securemqtt/replay_store.hpp>
 
 #include "redis_replay_store.hpp"
+#include "replay_journal.hpp"
 
 #include <securemqtt/errors.hpp>
 
 #include <sqlite3.h>
 
 #include <cstring>
+#include <stdexcept>
 
 namespace securemqtt {
 
@@ -44,6 +47,8 @@ constexpr const char* schema =
     "CREATE TABLE IF NOT EXISTS securemqtt_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO securemqtt_meta VALUES ('format', 1);"
     "INSERT OR IGNORE INTO securemqtt_meta VALUES ('floor', -9223372036854775808);"
+    // The last generation of journal records the tables hold (format 2).
+    "INSERT OR IGNORE INTO securemqtt_meta VALUES ('journal', 0);"
     "CREATE TABLE IF NOT EXISTS securemqtt_keys (key_id BLOB PRIMARY KEY, watermark INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS securemqtt_streams (key_id BLOB NOT NULL, stream_id INTEGER NOT NULL,"
     " highest INTEGER NOT NULL, highest_ts INTEGER NOT NULL, last_used INTEGER NOT NULL, window BLOB NOT NULL,"
@@ -75,10 +80,15 @@ public:
             Stmt s = prepare("SELECT value FROM securemqtt_meta WHERE name = 'format'");
             if (sqlite3_step(s.get()) == SQLITE_ROW) format = sqlite3_column_int64(s.get(), 0);
         }
-        if (format != 1) fail("unknown store format " + std::to_string(format));
+        if (format != 1 && format != 2) fail("unknown store format " + std::to_string(format));
+        // Format 1 had no journal; its row was added above. A program that knows only format 1
+        // must not open a store whose newest state is in a journal it would not read.
+        if (format == 1) exec("UPDATE securemqtt_meta SET value = 2 WHERE name = 'format'");
+        // A row only ever moves forward (last_used grows with every confirmation, across
+        // restarts): taking a journal's records twice, or out of order, cannot roll it back.
         save_stream_ = prepare(
             "INSERT INTO securemqtt_streams VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key_id, stream_id) DO UPDATE "
-            "SET highest = ?3, highest_ts = ?4, last_used = ?5, window = ?6");
+            "SET highest = ?3, highest_ts = ?4, last_used = ?5, window = ?6 WHERE last_used <= ?5");
         delete_stream_ = prepare("DELETE FROM securemqtt_streams WHERE key_id = ?1 AND stream_id = ?2");
         raise_watermark_ = prepare(
             "INSERT INTO securemqtt_keys VALUES (?1, ?2) ON CONFLICT (key_id) DO UPDATE "
@@ -92,6 +102,30 @@ public:
         begin_ = prepare("BEGIN IMMEDIATE");
         commit_ = prepare("COMMIT");
         rollback_ = prepare("ROLLBACK");
+        set_journal_ = prepare("UPDATE securemqtt_meta SET value = ?1 WHERE name = 'journal'");
+        std::uint64_t folded = 0;
+        {
+            Stmt s = prepare("SELECT value FROM securemqtt_meta WHERE name = 'journal'");
+            if (sqlite3_step(s.get()) == SQLITE_ROW) folded = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
+        }
+        const std::string journal_path = path_ + "-recent";
+        try {
+            journal_ = detail::ReplayJournal::open(journal_path, detail::ReplayJournal::default_capacity);
+        } catch (const std::runtime_error& e) {
+            fail("journal '" + journal_path + "': " + e.what());
+        }
+        // Whatever the last process confirmed after its last fold (it may have been killed) goes
+        // into the tables now, so load() reads them alone.
+        generation_ = folded + 1;
+        if (!write([] { return true; }, true)) {
+            fail(sqlite3_errcode(db_.get()) == SQLITE_BUSY ? "in use by another replay guard or process"
+                                                           : sqlite3_errmsg(db_.get()));
+        }
+    }
+
+    ~SqliteReplayStore() override {
+        // Leaves the database holding everything, the journal nothing the database lacks.
+        if (journal_) write([] { return true; }, true);
     }
 
     const std::string& location() const noexcept override { return path_; }
@@ -142,19 +176,16 @@ public:
     }
 
     bool save_stream(const StoredStream& st) noexcept override {
-        sqlite3_stmt* s = save_stream_.get();
-        Reset reset{s};
-        sqlite3_bind_blob(s, 1, st.key_id.data(), static_cast<int>(st.key_id.size()), SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(st.stream_id));
-        sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(st.highest));
-        sqlite3_bind_int64(s, 4, st.highest_timestamp_ms);
-        sqlite3_bind_int64(s, 5, static_cast<sqlite3_int64>(st.last_used));
-        sqlite3_bind_blob(s, 6, st.window.data(), static_cast<int>(st.window.size() * 8), SQLITE_STATIC);
-        return sqlite3_step(s) == SQLITE_DONE;
+        if (!journal_) return upsert(st);
+        if (journal_->append(generation_, st)) return true;
+        // Full: the tables take the journal (synced: docs/security.md, "power loss"), and it
+        // starts over. A record larger than the whole journal goes to the tables directly.
+        if (!write([] { return true; }, true)) return false;
+        return journal_->append(generation_, st) || write([&] { return upsert(st); });
     }
 
     bool erase_stream(std::string_view key_id, std::uint64_t stream_id, std::int64_t watermark_ms) noexcept override {
-        return transaction([&] {
+        return write([&] {
             sqlite3_stmt* d = delete_stream_.get();
             Reset rd{d};
             sqlite3_bind_blob(d, 1, key_id.data(), static_cast<int>(key_id.size()), SQLITE_STATIC);
@@ -169,7 +200,7 @@ public:
     }
 
     bool erase_key(std::string_view key_id, std::int64_t floor_ms) noexcept override {
-        return transaction([&] {
+        return write([&] {
             for (sqlite3_stmt* d : {delete_key_streams_.get(), delete_key_.get()}) {
                 Reset r{d};
                 sqlite3_bind_blob(d, 1, key_id.data(), static_cast<int>(key_id.size()), SQLITE_STATIC);
@@ -183,14 +214,28 @@ public:
     }
 
     bool save_retained(std::string_view topic, std::int64_t timestamp_ms) noexcept override {
-        sqlite3_stmt* s = save_retained_.get();
-        Reset reset{s};
-        sqlite3_bind_blob(s, 1, topic.data(), static_cast<int>(topic.size()), SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, timestamp_ms);
-        return sqlite3_step(s) == SQLITE_DONE;
+        return write([&] {
+            sqlite3_stmt* s = save_retained_.get();
+            Reset reset{s};
+            sqlite3_bind_blob(s, 1, topic.data(), static_cast<int>(topic.size()), SQLITE_STATIC);
+            sqlite3_bind_int64(s, 2, timestamp_ms);
+            return sqlite3_step(s) == SQLITE_DONE;
+        });
     }
 
 private:
+    bool upsert(const StoredStream& st) noexcept {
+        sqlite3_stmt* s = save_stream_.get();
+        Reset reset{s};
+        sqlite3_bind_blob(s, 1, st.key_id.data(), static_cast<int>(st.key_id.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(st.stream_id));
+        sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(st.highest));
+        sqlite3_bind_int64(s, 4, st.highest_timestamp_ms);
+        sqlite3_bind_int64(s, 5, static_cast<sqlite3_int64>(st.last_used));
+        sqlite3_bind_blob(s, 6, st.window.data(), static_cast<int>(st.window.size() * 8), SQLITE_STATIC);
+        return sqlite3_step(s) == SQLITE_DONE;
+    }
+
     [[noreturn]] void fail(const std::string& cause) const {
         throw ConfigError("replay store '" + path_ + "': " + cause);
     }
@@ -237,10 +282,37 @@ private:
         return ok;
     }
 
+    // One transaction: the journal's records first (every change after them must apply after
+    // them), then `body`. Once it commits, the journal starts over under a new generation.
+    // `sync` commits with an fsync, for when the journal's records are about to be overwritten.
     template <typename Body>
-    bool transaction(Body body) noexcept {
+    bool write(Body body, bool sync = false) noexcept {
+        if (sync) sqlite3_exec(db_.get(), "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+        const bool ok = write_once(body);
+        if (sync) sqlite3_exec(db_.get(), "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+        return ok;
+    }
+
+    template <typename Body>
+    bool write_once(Body& body) noexcept {
         if (!step_once(begin_.get())) return false;
-        if (body() && step_once(commit_.get())) return true;
+        bool ok = true;
+        if (journal_) {
+            try {
+                for (const StoredStream& st : journal_->newest(generation_)) ok = ok && upsert(st);
+            } catch (const std::bad_alloc&) {
+                ok = false;
+            }
+            sqlite3_bind_int64(set_journal_.get(), 1, static_cast<sqlite3_int64>(generation_));
+            ok = ok && step_once(set_journal_.get());
+        }
+        if (ok && body() && step_once(commit_.get())) {
+            if (journal_) {
+                ++generation_;
+                journal_->restart();
+            }
+            return true;
+        }
         step_once(rollback_.get());
         return false;
     }
@@ -248,7 +320,9 @@ private:
     std::string path_;
     Db db_;
     Stmt save_stream_, delete_stream_, raise_watermark_, delete_key_streams_, delete_key_, raise_floor_, save_retained_,
-        begin_, commit_, rollback_;
+        begin_, commit_, rollback_, set_journal_;
+    std::unique_ptr<detail::ReplayJournal> journal_;  // null: each confirmation is its own commit
+    std::uint64_t generation_ = 0;                    // of the records the journal takes now
 };
 
 }  // namespace

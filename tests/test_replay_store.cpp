@@ -10,7 +10,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <csignal>
+#include <functional>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace securemqtt;
@@ -61,6 +64,40 @@ std::string config_error_of(const std::string& file) {
         return e.what();
     }
     return "(no error)";
+}
+
+// Kills the calling process as a crash would: no destructor runs, nothing is closed.
+[[noreturn]] void die() {
+    raise(SIGKILL);
+    _exit(99);  // not reached
+}
+
+// Runs `work` in a child process, which must end by die() while its store is still open.
+void killed_after(const std::function<void()>& work) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        work();
+        _exit(98);  // work() returned: its store was closed, and the test would prove nothing
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFSIGNALED(status));
+    REQUIRE(WTERMSIG(status) == SIGKILL);
+}
+
+std::uint32_t be32(const std::string& bytes, std::size_t at) {
+    std::uint32_t v = 0;
+    for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[at + i]);
+    return v;
+}
+
+std::string read_file(const std::string& file) {
+    std::ifstream in(file, std::ios::binary | std::ios::ate);
+    std::string bytes(static_cast<std::size_t>(in.tellg()), '\0');
+    in.seekg(0);
+    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    return bytes;
 }
 
 }  // namespace
@@ -220,6 +257,11 @@ TEST_CASE("a store file that cannot be used is a ConfigError naming it", "[repla
         const std::string file = "/proc/securemqtt-replay.db";
         CHECK(config_error_of(file).find("'" + file + "'") != std::string::npos);
     }
+    SECTION("a journal that cannot be opened") {
+        const std::string file = dir.file("j.db");
+        REQUIRE(mkdir((file + "-recent").c_str(), 0700) == 0);
+        CHECK(config_error_of(file) == "replay store '" + file + "': journal '" + file + "-recent': Is a directory");
+    }
     SECTION("a file another guard has open") {
         const std::string file = dir.file("busy.db");
         ReplayGuard owner(with_store(file));
@@ -270,4 +312,94 @@ TEST_CASE("a verifier confirms through its guard's store; without one confirm is
     REQUIRE(r.ok());
     CHECK(memory.confirm(r.message()));
     CHECK(memory.replay_guard().store() == nullptr);
+}
+
+TEST_CASE("what was confirmed survives SIGKILL; a record the killed process left unfinished is not taken", "[replay_store]") {
+    TempDir dir;
+    const std::string file = dir.file("replay.db");
+    const auto confirm_100 = [&] {
+        ReplayGuard g(with_store(file));
+        for (std::uint64_t c = 1; c <= 100; ++c) {
+            if (!handled(g, at(c))) _exit(3);
+        }
+        die();
+    };
+    SECTION("whole records") {
+        killed_after(confirm_100);
+        ReplayGuard g(with_store(file));
+        for (std::uint64_t c = 1; c <= 100; ++c) CHECK(g.admit(at(c), now) == RejectReason::replayed);
+        CHECK(admitted(g, at(101)));
+    }
+    SECTION("the last record torn") {
+        killed_after(confirm_100);
+        // Every record of this stream has the same length; damage the 100th as a kill in the
+        // middle of writing it would have left it.
+        const std::string journal = read_file(file + "-recent");
+        const std::size_t length = be32(journal, 0);
+        REQUIRE(length >= 64);
+        REQUIRE(journal.size() >= 100 * length);
+        std::fstream out(file + "-recent", std::ios::in | std::ios::out | std::ios::binary);
+        out.seekp(static_cast<std::streamoff>(99 * length + length - 12));
+        out.put(static_cast<char>(journal[99 * length + length - 12] ^ 0x40));
+        out.close();
+        ReplayGuard g(with_store(file));
+        for (std::uint64_t c = 1; c <= 99; ++c) CHECK(g.admit(at(c), now) == RejectReason::replayed);
+        CHECK(admitted(g, at(100)));  // as the broker's redelivery of an unacknowledged message
+    }
+}
+
+TEST_CASE("records of an earlier run that outlive a newer run's are not taken again", "[replay_store]") {
+    TempDir dir;
+    const std::string file = dir.file("replay.db");
+    // Run 1 leaves records for counters 1..5; run 2 takes them, then writes counter 6's record
+    // over the first of them and is killed too: records 2..5 of run 1 are still in the file,
+    // behind it, and would roll the stream back to counter 5 if they were taken again.
+    killed_after([&] {
+        ReplayGuard g(with_store(file));
+        for (std::uint64_t c = 1; c <= 5; ++c) {
+            if (!handled(g, at(c))) _exit(3);
+        }
+        die();
+    });
+    killed_after([&] {
+        ReplayGuard g(with_store(file));
+        if (!handled(g, at(6))) _exit(3);
+        die();
+    });
+    ReplayGuard g(with_store(file));
+    for (std::uint64_t c = 1; c <= 6; ++c) CHECK(g.admit(at(c), now) == RejectReason::replayed);
+    CHECK(admitted(g, at(7)));
+}
+
+TEST_CASE("more confirmations than the journal holds: the database takes them as it fills", "[replay_store]") {
+    TempDir dir;
+    const std::string file = dir.file("replay.db");
+    constexpr std::uint64_t n = 30000;  // ~20,000 records of this size fit the 4 MiB journal
+    killed_after([&] {
+        ReplayGuard g(with_store(file));
+        for (std::uint64_t c = 1; c <= n; ++c) {
+            if (!handled(g, at(c))) _exit(3);
+        }
+        if (g.store_failures() != 0) _exit(4);
+        die();
+    });
+    struct stat st {};
+    REQUIRE(stat((file + "-recent").c_str(), &st) == 0);
+    CHECK(st.st_size == 4 << 20);  // reused, not grown
+    ReplayGuard g(with_store(file));
+    for (std::uint64_t c = n - 1023; c <= n; ++c) REQUIRE(g.admit(at(c), now) == RejectReason::replayed);
+    CHECK(g.admit(at(1), now) == RejectReason::replayed);  // behind the window
+    CHECK(admitted(g, at(n + 1)));
+}
+
+TEST_CASE("after a clean close the database alone holds everything", "[replay_store]") {
+    TempDir dir;
+    const std::string file = dir.file("replay.db");
+    {
+        ReplayGuard g(with_store(file));
+        for (std::uint64_t c = 1; c <= 10; ++c) REQUIRE(handled(g, at(c)));
+    }
+    REQUIRE(std::remove((file + "-recent").c_str()) == 0);
+    ReplayGuard g(with_store(file));
+    for (std::uint64_t c = 1; c <= 10; ++c) CHECK(g.admit(at(c), now) == RejectReason::replayed);
 }
