@@ -24,6 +24,12 @@ install(EXPORT SecureMqttTargets
   DESTINATION "${SECUREMQTT_INSTALL_CMAKEDIR}"
   COMPONENT securemqtt_development)
 
+get_target_property(_securemqtt_type securemqtt TYPE)
+if(_securemqtt_type STREQUAL "STATIC_LIBRARY")
+  set(SECUREMQTT_PACKAGE_STATIC TRUE)
+else()
+  set(SECUREMQTT_PACKAGE_STATIC FALSE)
+endif()
 configure_package_config_file(
   "${PROJECT_SOURCE_DIR}/cmake/SecureMqttConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/SecureMqttConfig.cmake"
@@ -37,16 +43,41 @@ install(FILES
   DESTINATION "${SECUREMQTT_INSTALL_CMAKEDIR}"
   COMPONENT securemqtt_development)
 
-# pkg-config: absolute paths unless the install dirs are relative (the usual case).
+install(FILES "${PROJECT_SOURCE_DIR}/LICENSE"
+  DESTINATION "${CMAKE_INSTALL_DOCDIR}"
+  COMPONENT securemqtt_runtime)
+
+# pkg-config. Relocatable: the prefix is found from the .pc file's own place (${pcfiledir}), so
+# `cmake --install --prefix DIR`, a staged install and a moved tree all point at their own
+# headers; absolute install dirs stay absolute. A static library's dependencies are in Requires
+# and Libs, since a consumer must link them whether or not it asks for --static; a shared one
+# carries them itself (they stay in the .private fields).
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(SECUREMQTT_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
   set(SECUREMQTT_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
 else()
+  file(RELATIVE_PATH _securemqtt_pc_up "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
+  string(REGEX REPLACE "/$" "" _securemqtt_pc_up "${_securemqtt_pc_up}")
+  set(SECUREMQTT_PC_PREFIX "\${pcfiledir}/${_securemqtt_pc_up}")
   set(SECUREMQTT_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
 endif()
 if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
   set(SECUREMQTT_PC_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}")
 else()
   set(SECUREMQTT_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
+endif()
+set(_securemqtt_pc_deps "libssl libcrypto sqlite3 hiredis")
+set(_securemqtt_pc_libs "-lpaho-mqttpp3 -lpaho-mqtt3as -pthread")
+if(SECUREMQTT_PACKAGE_STATIC)
+  set(SECUREMQTT_PC_REQUIRES "Requires: ${_securemqtt_pc_deps}")
+  set(SECUREMQTT_PC_LIBS " ${_securemqtt_pc_libs}")
+  set(SECUREMQTT_PC_LIBS_PRIVATE "")
+  set(SECUREMQTT_PC_CFLAGS " -DSECUREMQTT_STATIC_DEFINE")
+else()
+  set(SECUREMQTT_PC_REQUIRES "Requires.private: ${_securemqtt_pc_deps}")
+  set(SECUREMQTT_PC_LIBS "")
+  set(SECUREMQTT_PC_LIBS_PRIVATE "Libs.private: ${_securemqtt_pc_libs}")
+  set(SECUREMQTT_PC_CFLAGS "")
 endif()
 configure_file("${PROJECT_SOURCE_DIR}/cmake/securemqtt.pc.in"
   "${PROJECT_BINARY_DIR}/securemqtt.pc" @ONLY)
