@@ -4,6 +4,7 @@
 
     local_broker.py start DIR [--port N] [--server-dns NAME] [--tls-version tlsv1.2]
                               [--clients NAME,NAME,...] [--password-auth] [--durable]
+                              [--dynamic-security]
     local_broker.py stop DIR
 
 `start` makes a CA, a server certificate and client certificates with the certs/ scripts in
@@ -114,7 +115,29 @@ def describe(path):
 
 
 # What Mosquitto opens after dropping privileges, relative to the directory it runs from.
-BROKER_FILES = ("certs/ca.pem", "certs/server.pem", "certs/server.key", "certs/crl.pem", "acl", "passwords")
+BROKER_FILES = ("certs/ca.pem", "certs/server.pem", "certs/server.key", "certs/crl.pem", "acl", "passwords",
+                "dynamic-security.json")
+DYNSEC_PLUGINS = ("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+                  "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+                  "/usr/lib/mosquitto_dynamic_security.so")
+
+
+def dynamic_security(clients):
+    """The ACL file's rules as a dynamic-security plugin configuration, which (unlike an ACL
+    file, in Mosquitto 2.0) also checks subscriptions: a refused one gets a SUBACK failure."""
+    import json
+    roles, entries = [], []
+    for name in clients:
+        if name == "monitor":
+            acls = [{"acltype": "subscribePattern", "topic": "devices/#", "priority": 0, "allow": True}]
+        else:
+            acls = [{"acltype": t, "topic": "devices/%s/#" % name, "priority": 0, "allow": True}
+                    for t in ("publishClientSend", "subscribePattern")]
+        roles.append({"rolename": name, "acls": acls})
+        entries.append({"username": name, "roles": [{"rolename": name}]})
+    return json.dumps({"defaultACLAccess": {"publishClientSend": False, "publishClientReceive": True,
+                                            "subscribe": False, "unsubscribe": True},
+                       "clients": entries, "groups": [], "roles": roles}, indent=1)
 RUNTIME_RECORD = "mosquitto.runtime"  # DIR/mosquitto.runtime: the runtime directory in use
 RUNTIME_PREFIX = "securemqtt-broker-"
 PERSISTED = ("mosquitto.db", "mosquitto.log")
@@ -331,6 +354,9 @@ def start(args):
     shutil.copyfile(os.path.join(ROOT, "examples", "mosquitto", "acl"), os.path.join(directory, "acl"))
     if args.password_auth:
         open(os.path.join(directory, "passwords"), "w").close()
+    if args.dynamic_security:
+        with open(os.path.join(directory, "dynamic-security.json"), "w") as f:
+            f.write(dynamic_security(args.clients.split(",")))
     user, groups = broker_user()
     home = directory
     if groups is not None and not hand_over_in_place(directory, user, groups):
@@ -353,6 +379,13 @@ def start(args):
             # the certificate no longer names the user, and there are no users.
             conf = conf.replace("use_identity_as_username true", "use_identity_as_username false\n"
                                 "password_file " + os.path.join(home, "passwords"))
+        if args.dynamic_security:
+            plugin = next((p for p in DYNSEC_PLUGINS if os.path.exists(p)), None)
+            if plugin is None:
+                sys.exit("local_broker: --dynamic-security: Mosquitto's dynamic security plugin is not in %s"
+                         % ", ".join(DYNSEC_PLUGINS))
+            conf = conf.replace("acl_file " + os.path.join(home, "acl"), "plugin %s\nplugin_opt_config_file %s"
+                                % (plugin, os.path.join(home, "dynamic-security.json")))
         if args.durable:
             # Save the persistence database after every change rather than every second, so a
             # SIGKILL loses (almost) nothing the broker acknowledged.
@@ -444,6 +477,7 @@ def main():
     parser.add_argument("--clients", default=DEFAULT_CLIENTS)
     parser.add_argument("--password-auth", action="store_true")
     parser.add_argument("--durable", action="store_true")
+    parser.add_argument("--dynamic-security", action="store_true")
     args = parser.parse_args()
     return start(args) if args.action == "start" else stop(args)
 

@@ -3,6 +3,7 @@
 
 #include <securemqtt/replay_store.hpp>
 
+#include "completion.hpp"
 #include "connect_diagnosis.hpp"
 #include "credential_file.hpp"
 #include "key_unlock.hpp"
@@ -29,6 +30,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 #include <vector>
 
 namespace securemqtt {
@@ -41,6 +43,8 @@ struct Subscription {
     std::string match;   // what topics are matched against ($share/GROUP/ removed)
     int qos = 0;
     SecureSession::Handler handler;
+    // subscribe_async() before connecting: completed by the SUBACK at the next connection.
+    std::shared_ptr<detail::CompletionState> pending;
 };
 using SubscriptionList = std::vector<Subscription>;
 
@@ -95,7 +99,7 @@ struct SecureSession::Impl {
     void note_unrouted(const std::string& topic) noexcept;
     void on_connected(const std::string& cause) noexcept;
     void on_connection_lost(const std::string& cause) noexcept;
-    std::vector<mqtt::token_ptr> restore_subscriptions(mqtt::async_client& client) noexcept;
+    std::vector<std::pair<std::string, mqtt::token_ptr>> restore_subscriptions(mqtt::async_client& client) noexcept;
     mqtt::connect_options make_connect_options();
     [[noreturn]] void throw_connect_failure(const std::string& paho_message, int paho_code);
 
@@ -163,7 +167,8 @@ struct SecureSession::Impl {
     // `carried`: room for that many more queued publishes than offline_buffer, for a client
     // that takes over another's unacknowledged ones (queued and in flight).
     std::shared_ptr<mqtt::async_client> make_client(std::size_t carried = 0);
-    void connect_client(mqtt::async_client& client);
+    // `strict`: a subscription the broker refuses fails the connect (connect(); not reload()).
+    void connect_client(mqtt::async_client& client, bool strict = false);
 
     mutable std::mutex mutex;
     std::shared_ptr<const SubscriptionList> subs = std::make_shared<SubscriptionList>();
@@ -192,12 +197,77 @@ struct SecureSession::Impl {
     // past its wait: the callback, not connect(), clears the flag.
     bool connect_pending = false;
 
+    // Outcomes not known yet: publishes by their message (the same message object follows a
+    // publish carried over to a new client), subscribes and unsubscribes by an id Paho hands
+    // back as the token's user context. Completed outside the lock; whatever is left when the
+    // session ends is completed as session_closed.
+    std::mutex outcomes_mutex;
+    std::unordered_map<const mqtt::message*, std::shared_ptr<detail::CompletionState>> publish_outcomes;
+    std::unordered_map<std::uintptr_t, std::shared_ptr<detail::CompletionState>> request_outcomes;
+    std::uintptr_t next_request = 1;
+    void complete_publish(const mqtt::message* msg, Outcome outcome) noexcept {
+        std::shared_ptr<detail::CompletionState> state;
+        {
+            std::lock_guard<std::mutex> lock(outcomes_mutex);
+            const auto it = publish_outcomes.find(msg);
+            if (it == publish_outcomes.end()) return;
+            state = std::move(it->second);
+            publish_outcomes.erase(it);
+        }
+        state->complete(std::move(outcome));
+    }
+    void forget_publish(const mqtt::message* msg) noexcept {
+        std::lock_guard<std::mutex> lock(outcomes_mutex);
+        publish_outcomes.erase(msg);
+    }
+    std::uintptr_t track_request(std::shared_ptr<detail::CompletionState> state) {
+        std::lock_guard<std::mutex> lock(outcomes_mutex);
+        const std::uintptr_t id = next_request++;
+        request_outcomes.emplace(id, std::move(state));
+        return id;
+    }
+    void complete_request(std::uintptr_t id, Outcome outcome) noexcept {
+        std::shared_ptr<detail::CompletionState> state;
+        {
+            std::lock_guard<std::mutex> lock(outcomes_mutex);
+            const auto it = request_outcomes.find(id);
+            if (it == request_outcomes.end()) return;
+            state = std::move(it->second);
+            request_outcomes.erase(it);
+        }
+        state->complete(std::move(outcome));
+    }
+    void close_outcomes() noexcept {
+        std::vector<std::shared_ptr<detail::CompletionState>> left;
+        {
+            std::lock_guard<std::mutex> lock(outcomes_mutex);
+            try {
+                for (auto& entry : publish_outcomes) left.push_back(std::move(entry.second));
+                for (auto& entry : request_outcomes) left.push_back(std::move(entry.second));
+            } catch (const std::bad_alloc&) {
+            }
+            publish_outcomes.clear();
+            request_outcomes.clear();
+        }
+        for (auto& state : left) state->complete(Outcome{OutcomeStatus::session_closed, ReasonCode::success, "the session ended first"});
+    }
+    // Subscribes and unsubscribes: the outcome from the SUBACK's or UNSUBACK's reason codes.
+    struct RequestListener : mqtt::iaction_listener {
+        explicit RequestListener(Impl& s) : session(s) {}
+        void on_success(const mqtt::token& tok) override;
+        void on_failure(const mqtt::token& tok) override;
+        Impl& session;
+    } request_listener{*this};
+    // Sends SUBSCRIBE for `sub` on `client`, its outcome to `state` (may be null).
+    mqtt::token_ptr send_subscribe(mqtt::async_client& client, const std::string& filter, int qos,
+                                   const std::shared_ptr<detail::CompletionState>& state);
+
     // Counts and names publishes that end in failure (an MQTT 5 refusal, a lost connection the
     // message could not survive), and publishes again those whose outcome Paho left unknown;
     // runs on Paho's thread.
     struct PublishListener : mqtt::iaction_listener {
         explicit PublishListener(Impl& s) : session(s) {}
-        void on_success(const mqtt::token&) override {}
+        void on_success(const mqtt::token& tok) override;
         void on_failure(const mqtt::token& tok) override;
         Impl& session;
     } publish_listener{*this};
@@ -297,6 +367,34 @@ void SecureSession::Impl::note_unrouted(const std::string& topic) noexcept {
     if (!line.empty()) log(LogLevel::warning, line);
 }
 
+namespace {
+
+const mqtt::message* message_of(const mqtt::token& tok) {
+    const auto* delivery = dynamic_cast<const mqtt::delivery_token*>(&tok);
+    return delivery ? delivery->get_message().get() : nullptr;
+}
+
+// The broker's reason code as ours, where the protocol gives one (MQTT 5); else `otherwise`.
+ReasonCode reason_of(const mqtt::token& tok, int mqtt_version, ReasonCode otherwise) {
+    const int code = tok.get_reason_code();
+    if (mqtt_version == 5 && code >= 0 && code <= 0xA2) return static_cast<ReasonCode>(code);
+    return otherwise;
+}
+
+}  // namespace
+
+void SecureSession::Impl::PublishListener::on_success(const mqtt::token& tok) {
+    // From any client: a replaced one may still finish what it held (its copy then arrives
+    // twice, and the receiver drops the second as replayed).
+    if (const mqtt::message* msg = message_of(tok)) {
+        const ReasonCode reason = reason_of(tok, session.options.mqtt_version, ReasonCode::success);
+        session.complete_publish(msg, Outcome{OutcomeStatus::success, reason >= ReasonCode::unspecified_error
+                                                                          ? ReasonCode::success
+                                                                          : reason,
+                                              {}});
+    }
+}
+
 void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
     // A client replaced by reload() fails what it still held; reload() carried those over to
     // the new client, whose outcome counts. (Null while the session ends.)
@@ -338,26 +436,105 @@ void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
     // A refusal is an MQTT 5 PUBACK reason (0x80-0xA2); Paho also fails publishes itself (e.g.
     // at a connection loss), with its own return code and no meaningful reason (seen: 255 under
     // MQTT 3.1.1): name both then.
+    Outcome outcome;
     if (session.options.mqtt_version == 5 && reason >= 0x80 && reason <= 0xA2) {
-        session.log(LogLevel::error, what + " refused by the broker: " + mqtt::exception::reason_code_str(reason) +
-                                         " (MQTT 5 reason code " + std::to_string(reason) + ")");
+        outcome.status = OutcomeStatus::refused;
+        outcome.reason = static_cast<ReasonCode>(reason);
+        outcome.detail = what + " refused by the broker: " + mqtt::exception::reason_code_str(reason) +
+                         " (MQTT 5 reason code " + std::to_string(reason) + ")";
     } else {
-        session.log(LogLevel::error, what + " failed: " + mqtt::exception::error_str(tok.get_return_code()) +
-                                         " (Paho return code " + std::to_string(tok.get_return_code()) +
-                                         ", reason code " + std::to_string(reason) + ")");
+        const int code = tok.get_return_code();
+        outcome.status = code == MQTTASYNC_DISCONNECTED || code == MQTTASYNC_FAILURE ? OutcomeStatus::connection_lost
+                                                                                       : OutcomeStatus::failed;
+        outcome.reason = ReasonCode::success;
+        outcome.detail = what + " failed: " + mqtt::exception::error_str(code) + " (Paho return code " +
+                         std::to_string(code) + ", reason code " + std::to_string(reason) + ")";
+    }
+    session.log(LogLevel::error, outcome.detail);
+    if (msg) session.complete_publish(msg.get(), std::move(outcome));
+}
+
+void SecureSession::Impl::RequestListener::on_success(const mqtt::token& tok) {
+    const auto id = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
+    if (id == 0) return;
+    Outcome outcome;
+    try {
+        // A SUBACK's codes: the granted QoS, or a failure (0x80 under MQTT 3.1.1, an MQTT 5
+        // reason). An UNSUBACK's (MQTT 5): success, no_subscription_existed, or a failure.
+        std::vector<mqtt::ReasonCode> codes;
+        if (tok.get_type() == mqtt::token::Type::SUBSCRIBE) {
+            codes = tok.get_subscribe_response().get_reason_codes();
+        } else if (session.options.mqtt_version == 5) {
+            codes = tok.get_unsubscribe_response().get_reason_codes();
+        }
+        for (const auto code : codes) {
+            const int c = static_cast<int>(code);
+            if (c >= 0x80) {
+                outcome.status = OutcomeStatus::refused;
+                outcome.reason = c <= 0xA2 ? static_cast<ReasonCode>(c) : ReasonCode::unspecified_error;
+                outcome.detail = "refused by the broker: " + std::string(to_string(outcome.reason)) +
+                                 (session.options.mqtt_version == 5 ? " (MQTT 5 reason code " : " (SUBACK code ") +
+                                 std::to_string(c) + ")";
+                break;
+            }
+            if (c <= 0xA2) outcome.reason = static_cast<ReasonCode>(c);
+        }
+    } catch (const std::exception& e) {
+        outcome = Outcome{OutcomeStatus::failed, ReasonCode::success, e.what()};
+    }
+    session.complete_request(id, std::move(outcome));
+}
+
+void SecureSession::Impl::RequestListener::on_failure(const mqtt::token& tok) {
+    const auto id = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
+    if (id == 0) return;
+    const int reason = tok.get_reason_code();
+    const int code = tok.get_return_code();
+    Outcome outcome;
+    if (session.options.mqtt_version == 5 && reason >= 0x80 && reason <= 0xA2) {
+        outcome = Outcome{OutcomeStatus::refused, static_cast<ReasonCode>(reason),
+                          "refused by the broker: " + std::string(to_string(static_cast<ReasonCode>(reason))) +
+                              " (MQTT 5 reason code " + std::to_string(reason) + ")"};
+    } else if (code == MQTT_BAD_SUBSCRIBE) {  // MQTT 3.1.1's SUBACK failure (0x80)
+        outcome = Outcome{OutcomeStatus::refused, ReasonCode::unspecified_error,
+                          "refused by the broker: SUBACK failure (MQTT 3.1.1 code 128)"};
+    } else {
+        outcome = Outcome{code == MQTTASYNC_DISCONNECTED || code == MQTTASYNC_FAILURE ? OutcomeStatus::connection_lost
+                                                                                        : OutcomeStatus::failed,
+                          ReasonCode::success,
+                          "failed: " + mqtt::exception::error_str(code) + " (Paho return code " + std::to_string(code) + ")"};
+    }
+    session.complete_request(id, std::move(outcome));
+}
+
+mqtt::token_ptr SecureSession::Impl::send_subscribe(mqtt::async_client& client, const std::string& filter, int qos,
+                                                    const std::shared_ptr<detail::CompletionState>& state) {
+    if (!state) return client.subscribe(filter, qos);
+    const std::uintptr_t id = track_request(state);
+    try {
+        return client.subscribe(filter, qos, reinterpret_cast<void*>(id), request_listener);
+    } catch (...) {
+        std::lock_guard<std::mutex> lock(outcomes_mutex);
+        request_outcomes.erase(id);
+        throw;
     }
 }
 
 // Subscribes every tracked filter on `client` without waiting; the caller may wait on the
 // returned tokens (connect() does; Paho callbacks must not).
-std::vector<mqtt::token_ptr> SecureSession::Impl::restore_subscriptions(mqtt::async_client& client) noexcept {
-    std::vector<mqtt::token_ptr> acks;
+std::vector<std::pair<std::string, mqtt::token_ptr>> SecureSession::Impl::restore_subscriptions(
+    mqtt::async_client& client) noexcept {
+    std::vector<std::pair<std::string, mqtt::token_ptr>> acks;
     const auto list = subscriptions();
     for (const Subscription& s : *list) {
+        // A subscribe_async() made while disconnected learns its outcome from this SUBACK.
+        const auto pending = s.pending && !s.pending->finished() ? s.pending : nullptr;
         try {
-            acks.push_back(client.subscribe(s.filter, s.qos));
+            acks.emplace_back(s.filter, send_subscribe(client, s.filter, s.qos, pending));
         } catch (const std::exception& e) {
             log(LogLevel::error, "subscribing '" + s.filter + "' failed: " + e.what());
+            if (pending) pending->complete(Outcome{OutcomeStatus::failed, ReasonCode::success,
+                                                   "subscribe '" + s.filter + "' failed: " + e.what()});
         }
     }
     return acks;
@@ -372,6 +549,11 @@ void SecureSession::Impl::drop_queued_again() noexcept {
     }
     if (dropped.empty()) return;
     publish_failures.fetch_add(dropped.size(), std::memory_order_relaxed);
+    for (const auto& msg : dropped) {
+        complete_publish(msg.get(), Outcome{OutcomeStatus::session_closed, ReasonCode::success,
+                                            "publish to '" + msg->get_topic() +
+                                                "': the connection broke under it and the session ended first"});
+    }
     log(LogLevel::error, std::to_string(dropped.size()) +
                              " publish(es) the connection broke under were not sent again: the session ended first");
 }
@@ -428,7 +610,13 @@ std::pair<std::shared_ptr<mqtt::async_client>, std::size_t> SecureSession::Impl:
                 ++n;
             } catch (const std::exception& e) {  // e.g. the new client's buffer is full: counted, said
                 publish_failures.fetch_add(1, std::memory_order_relaxed);
-                log(LogLevel::error, "publish to '" + msg->get_topic() + "' could not be carried over: " + e.what());
+                const std::string line = "publish to '" + msg->get_topic() + "' could not be carried over: " + e.what();
+                log(LogLevel::error, line);
+                const auto* paho = dynamic_cast<const mqtt::exception*>(&e);
+                complete_publish(msg.get(), Outcome{paho && paho->get_return_code() == MQTTASYNC_MAX_BUFFERED_MESSAGES
+                                                        ? OutcomeStatus::buffer_full
+                                                        : OutcomeStatus::failed,
+                                                    ReasonCode::success, line});
             }
         }
         return n;
@@ -778,9 +966,10 @@ SecureSession::~SecureSession() {
         park_broken_client(std::move(client));
     }
     client.reset();
+    impl_->close_outcomes();
 }
 
-void SecureSession::Impl::connect_client(mqtt::async_client& client) {
+void SecureSession::Impl::connect_client(mqtt::async_client& client, bool strict) {
     const auto set_pending = [this](bool pending) {
         std::lock_guard<std::mutex> lock(mutex);
         connect_pending = pending;
@@ -806,13 +995,43 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client) {
         throw;
     }
     // Subscriptions made before connecting are active when connect() returns: wait for SUBACKs.
-    const std::vector<mqtt::token_ptr> acks = restore_subscriptions(client);
-    for (const auto& ack : acks) {
+    std::string refused;  // the first refusal, for connect()'s error
+    for (const auto& [filter, ack] : restore_subscriptions(client)) {
+        std::string why;
         try {
-            if (!ack->wait_for(options.connect_timeout)) log(LogLevel::warning, "no SUBACK within the connect timeout");
+            if (!ack->wait_for(options.connect_timeout)) {
+                log(LogLevel::warning, "subscribe '" + filter + "': no SUBACK within the connect timeout");
+                continue;
+            }
+            const mqtt::subscribe_response response = ack->get_subscribe_response();
+            for (const auto code : response.get_reason_codes()) {
+                const int c = static_cast<int>(code);
+                if (c >= 0x80) {
+                    why = std::string(to_string(c <= 0xA2 ? static_cast<ReasonCode>(c) : ReasonCode::unspecified_error)) +
+                          (options.mqtt_version == 5 ? " (MQTT 5 reason code " : " (SUBACK code ") + std::to_string(c) + ")";
+                }
+            }
         } catch (const mqtt::exception& e) {
-            log(LogLevel::error, std::string("subscription refused: ") + e.what());
+            const int reason = e.get_reason_code();
+            if (e.get_return_code() == MQTT_BAD_SUBSCRIBE) {
+                why = "SUBACK failure (MQTT 3.1.1 code 128)";
+            } else if (options.mqtt_version == 5 && reason >= 0x80 && reason <= 0xA2) {
+                why = std::string(to_string(static_cast<ReasonCode>(reason))) + " (MQTT 5 reason code " +
+                      std::to_string(reason) + ")";
+            } else {
+                why = e.what();
+            }
         }
+        if (why.empty()) continue;
+        log(LogLevel::error, "subscribe '" + filter + "' refused by the broker: " + why);
+        if (refused.empty()) refused = "subscribe '" + filter + "' refused by the broker: " + why;
+    }
+    if (strict && !refused.empty()) {
+        try {
+            client.disconnect()->wait_for(std::chrono::milliseconds(2000));
+        } catch (...) {
+        }
+        throw ConnectionError("connect to " + options.server_uri + ": " + refused, ConnectFailure::not_authorized);
     }
     log(LogLevel::info, "connected to " + options.server_uri + " as " + report.client_subject);
 }
@@ -825,7 +1044,7 @@ void SecureSession::connect() {
     if (client->is_connected()) return;
     s.set_wanted(true);
     try {
-        s.connect_client(*client);
+        s.connect_client(*client, true);
     } catch (...) {
         s.set_wanted(false);
         throw;
@@ -905,18 +1124,29 @@ std::size_t SecureSession::unacknowledged() const {
 
 bool SecureSession::is_connected() const { return impl_->current()->is_connected(); }
 
-void SecureSession::publish(std::string_view topic, ByteView payload, int qos, bool retain) {
+Completion SecureSession::publish(std::string_view topic, ByteView payload, int qos, bool retain) {
     Impl& s = *impl_;
     if (qos < 0 || qos > 2) throw ConfigError("publish: QoS must be 0, 1 or 2");
     std::string envelope;
     s.signer->sign_into(topic, payload, envelope, retain);
     auto msg = mqtt::make_message(std::string(topic), std::move(envelope), qos, retain);
+    // Tracked before Paho has it: its answer may come before publish() returns.
+    auto [completion, state] = detail::CompletionAccess::make();
+    {
+        std::lock_guard<std::mutex> lock(s.outcomes_mutex);
+        s.publish_outcomes.emplace(msg.get(), std::move(state));
+    }
     {
         std::lock_guard<std::mutex> lock(s.gate_mutex);
         if (s.gate_closed) {  // the client is being replaced: it goes out after what it carries over
-            s.held.push_back(std::move(msg));
+            try {
+                s.held.push_back(msg);
+            } catch (...) {
+                s.forget_publish(msg.get());
+                throw;
+            }
             s.published.fetch_add(1, std::memory_order_relaxed);
-            return;
+            return completion;
         }
         ++s.publishes_in_progress;
     }
@@ -930,7 +1160,9 @@ void SecureSession::publish(std::string_view topic, ByteView payload, int qos, b
     try {
         s.current()->publish(msg, nullptr, s.publish_listener);
         s.published.fetch_add(1, std::memory_order_relaxed);
+        return completion;
     } catch (const mqtt::exception& e) {
+        s.forget_publish(msg.get());
         s.publish_failures.fetch_add(1, std::memory_order_relaxed);
         const int code = e.get_return_code();
         if (code == MQTTASYNC_MAX_BUFFERED_MESSAGES) {
@@ -978,11 +1210,12 @@ bool SecureSession::flush(std::chrono::milliseconds timeout) {
     }
 }
 
-void SecureSession::subscribe(const std::string& filter, int qos, Handler handler) {
+Completion SecureSession::subscribe_async(const std::string& filter, int qos, Handler handler) {
     Impl& s = *impl_;
     if (!is_valid_topic_filter(filter)) throw ConfigError("subscribe: invalid topic filter '" + filter + "'");
     if (qos < 0 || qos > 2) throw ConfigError("subscribe: QoS must be 0, 1 or 2");
     if (!handler) throw ConfigError("subscribe: no handler for '" + filter + "'");
+    auto [completion, state] = detail::CompletionAccess::make();
     {
         std::lock_guard<std::mutex> lock(s.mutex);
         auto next = std::make_shared<SubscriptionList>(*s.subs);
@@ -990,32 +1223,42 @@ void SecureSession::subscribe(const std::string& filter, int qos, Handler handle
         for (Subscription& sub : *next) {
             if (sub.filter == filter) {
                 sub = Subscription(filter, qos, std::move(handler));
+                sub.pending = state;
                 replaced = true;
                 break;
             }
         }
-        if (!replaced) next->emplace_back(filter, qos, std::move(handler));
+        if (!replaced) {
+            next->emplace_back(filter, qos, std::move(handler));
+            next->back().pending = state;
+        }
         s.subs = std::move(next);
     }
     const auto client = s.current();
-    if (!client->is_connected()) return;  // restored on connect
+    if (!client->is_connected()) return completion;  // the SUBACK at the next connection completes it
     try {
-        auto token = client->subscribe(filter, qos);
-        if (!token->wait_for(s.options.connect_timeout)) {
-            throw ConnectionError("subscribe '" + filter + "': no SUBACK within the timeout", ConnectFailure::timeout);
-        }
-        const mqtt::subscribe_response response = token->get_subscribe_response();
-        const auto& granted = response.get_reason_codes();
-        if (!granted.empty() && granted.front() >= 0x80) {
-            throw ConnectionError("subscribe '" + filter + "': refused by the broker (not authorised?)",
-                                  ConnectFailure::not_authorized);
-        }
+        s.send_subscribe(*client, filter, qos, state);
     } catch (const mqtt::exception& e) {
-        throw ConnectionError("subscribe '" + filter + "' failed: " + e.what(), ConnectFailure::other, e.get_return_code());
+        state->complete(Outcome{OutcomeStatus::failed, ReasonCode::success,
+                                "subscribe '" + filter + "' failed: " + e.what()});
     }
+    return completion;
 }
 
-void SecureSession::unsubscribe(const std::string& filter) {
+void SecureSession::subscribe(const std::string& filter, int qos, Handler handler) {
+    const Completion completion = subscribe_async(filter, qos, std::move(handler));
+    if (!is_connected() && !completion.done()) return;  // subscribed when connect() connects
+    const std::optional<Outcome> outcome = completion.wait_for(impl_->options.connect_timeout);
+    if (!outcome) {
+        throw ConnectionError("subscribe '" + filter + "': no SUBACK within the timeout", ConnectFailure::timeout);
+    }
+    if (outcome->status == OutcomeStatus::refused) {
+        throw ConnectionError("subscribe '" + filter + "': " + outcome->detail, ConnectFailure::not_authorized);
+    }
+    if (!outcome->ok()) throw ConnectionError("subscribe '" + filter + "': " + outcome->detail, ConnectFailure::other);
+}
+
+Completion SecureSession::unsubscribe_async(const std::string& filter) {
     Impl& s = *impl_;
     {
         std::lock_guard<std::mutex> lock(s.mutex);
@@ -1026,12 +1269,25 @@ void SecureSession::unsubscribe(const std::string& filter) {
         s.subs = std::move(next);
     }
     const auto client = s.current();
-    if (!client->is_connected()) return;
+    if (!client->is_connected()) return Completion();  // nothing at the broker to remove now
+    auto [completion, state] = detail::CompletionAccess::make();
+    const std::uintptr_t id = s.track_request(state);
     try {
-        client->unsubscribe(filter)->wait_for(s.options.connect_timeout);
+        client->unsubscribe(filter, reinterpret_cast<void*>(id), s.request_listener);
     } catch (const mqtt::exception& e) {
-        throw ConnectionError("unsubscribe '" + filter + "' failed: " + e.what(), ConnectFailure::other, e.get_return_code());
+        s.complete_request(id, Outcome{OutcomeStatus::failed, ReasonCode::success,
+                                       "unsubscribe '" + filter + "' failed: " + e.what()});
     }
+    return completion;
+}
+
+void SecureSession::unsubscribe(const std::string& filter) {
+    const Completion completion = unsubscribe_async(filter);
+    const std::optional<Outcome> outcome = completion.wait_for(impl_->options.connect_timeout);
+    if (!outcome) {
+        throw ConnectionError("unsubscribe '" + filter + "': no UNSUBACK within the timeout", ConnectFailure::timeout);
+    }
+    if (!outcome->ok()) throw ConnectionError("unsubscribe '" + filter + "': " + outcome->detail, ConnectFailure::other);
 }
 
 void SecureSession::on_rejected(RejectHandler handler) {

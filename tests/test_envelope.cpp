@@ -167,3 +167,12 @@ TEST_CASE("reject reasons have stable names", "[envelope]") {
         CHECK(to_string(static_cast<RejectReason>(i)) != "unknown");
     }
 }
+
+TEST_CASE("a string literal is a payload of its characters, without the terminating NUL", "[envelope]") {
+    const ByteView literal("21.5");
+    CHECK(literal.size() == 4);
+    CHECK(literal.as_string_view() == "21.5");
+    const char* none = nullptr;
+    CHECK(ByteView(none).empty());
+    CHECK(ByteView(std::string_view("a\0b", 3)).size() == 3);  // views keep their length
+}

@@ -13,8 +13,8 @@ namespace securemqtt {
 /// A read-only view of contiguous bytes (C++17 has no std::span).
 ///
 /// It never owns what it points at: the caller keeps the bytes alive for as long as the view,
-/// or anything derived from it, is used. Converts implicitly from std::string, std::string_view
-/// and std::vector<std::uint8_t>, so text and binary payloads pass the same way.
+/// or anything derived from it, is used. Converts implicitly from std::string, std::string_view,
+/// string literals and std::vector<std::uint8_t>, so text and binary payloads pass the same way.
 class ByteView {
 public:
     constexpr ByteView() noexcept = default;
@@ -22,6 +22,9 @@ public:
     ByteView(const void* data, std::size_t size) noexcept
         : data_(static_cast<const std::uint8_t*>(data)), size_(size) {}
     ByteView(std::string_view s) noexcept : ByteView(s.data(), s.size()) {}
+    /// Text up to its terminating NUL (not included), so that publish("t", "21.5") sends the
+    /// four bytes "21.5". Null is empty.
+    ByteView(const char* text) noexcept : ByteView(text ? std::string_view(text) : std::string_view()) {}
     ByteView(const std::string& s) noexcept : ByteView(s.data(), s.size()) {}
     ByteView(const std::vector<std::uint8_t>& v) noexcept : data_(v.data()), size_(v.size()) {}
 

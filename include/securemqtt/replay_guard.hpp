@@ -28,6 +28,9 @@ enum class RetainedPolicy {
     allow_older,
 };
 
+/// The policy's snake_case name, e.g. "allow_older".
+SECUREMQTT_EXPORT std::string_view to_string(RetainedPolicy policy) noexcept;
+
 /// Settings of a ReplayGuard. The defaults suit devices with NTP-synchronised clocks.
 struct ReplayGuardOptions {
     /// Anti-replay window in counters: a multiple of 64 from 64 to 65536. A message more than

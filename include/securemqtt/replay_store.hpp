@@ -124,6 +124,9 @@ protected:
     ReplayStore& operator=(const ReplayStore&) = delete;
 };
 
+/// The verdict's snake_case name, e.g. "in_flight".
+SECUREMQTT_EXPORT std::string_view to_string(ReplayStore::Verdict verdict) noexcept;
+
 /// Opens the store at `location`: a file path opens (or creates) an SQLite database there;
 /// "redis://HOST:PORT[/DB]" connects to a Redis server or Redis Cluster node (a shared store:
 /// one per guard, as many guards and processes on it as share a consumer group). Throws

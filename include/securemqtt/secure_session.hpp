@@ -8,6 +8,7 @@
 #include <securemqtt/export.hpp>
 #include <securemqtt/keyring.hpp>
 #include <securemqtt/log.hpp>
+#include <securemqtt/outcome.hpp>
 #include <securemqtt/replay_guard.hpp>
 #include <securemqtt/tls_options.hpp>
 #include <securemqtt/verifier.hpp>
@@ -58,6 +59,9 @@ enum class Delivery {
     /// To the handler of every matching subscription, each once, in the order they were made.
     every_matching_subscription,
 };
+
+/// The mode's snake_case name, e.g. "every_matching_subscription".
+SECUREMQTT_EXPORT std::string_view to_string(Delivery delivery) noexcept;
 
 /// Everything a SecureSession needs.
 struct SessionOptions {
@@ -171,10 +175,15 @@ public:
     void disconnect(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
     bool is_connected() const;
 
-    /// Signs `payload` for `topic` and publishes it. Returns once the MQTT client has it (use
-    /// flush() to wait for delivery). Throws SigningError (no key, topic out of scope) or
-    /// ConnectionError (buffer_full).
-    void publish(std::string_view topic, ByteView payload, int qos = 1, bool retain = false);
+    /// Signs `payload` for `topic` and publishes it. Returns once the MQTT client has it, with
+    /// the publish's Completion: success when the broker acknowledged it (QoS 0: when written),
+    /// else why not -- `refused` with the broker's MQTT 5 reason code (e.g. not_authorized for
+    /// an ACL refusal), `connection_lost`, `session_closed`. A publish the connection broke
+    /// under and that goes out again on a new connection completes once, with the outcome of
+    /// that copy. Ignoring the Completion is fine: failures are also counted in stats() and
+    /// logged. Throws SigningError (no key, topic out of scope) or ConnectionError (buffer_full:
+    /// never handed over).
+    Completion publish(std::string_view topic, ByteView payload, int qos = 1, bool retain = false);
     /// Waits until every QoS >= 1 publish so far is acknowledged, including those waiting to
     /// be published again after a reconnect (stats().publishes_sent_again); false on timeout,
     /// or when a publish failed (the broker refused it: counted in stats().publish_failures and
@@ -189,8 +198,19 @@ public:
     /// "$share/GROUP/FILTER" goes to the broker as it is and matches topics by FILTER.
     /// The subscription is remembered and restored after reconnects. Throws ConfigError for an
     /// invalid filter, ConnectionError when the broker refuses it (when connected).
+    /// Blocks for the SUBACK when connected (at most connect_timeout); otherwise returns and
+    /// connect() subscribes, failing when the broker refuses the filter.
     void subscribe(const std::string& filter, int qos, Handler handler);
+    /// As subscribe(), without blocking: the Completion says what the broker answered (when
+    /// not connected: at the next connection) -- success with the granted QoS as the reason
+    /// (success, granted_qos_1, granted_qos_2), or `refused` with the reason (MQTT 3.1.1's
+    /// SUBACK failure is unspecified_error). The handler is in place from now on either way.
+    Completion subscribe_async(const std::string& filter, int qos, Handler handler);
+    /// Removes the subscription and, when connected, waits for the broker's UNSUBACK (at most
+    /// connect_timeout; ConnectionError when it does not come or refuses).
     void unsubscribe(const std::string& filter);
+    /// As unsubscribe(), without blocking. Not connected: nothing to tell the broker, done.
+    Completion unsubscribe_async(const std::string& filter);
     /// Called with each message that failed verification (never delivered to handlers).
     void on_rejected(RejectHandler handler);
 

@@ -9,6 +9,7 @@
 #include <securemqtt/export.hpp>
 #include <securemqtt/keyring.hpp>
 #include <securemqtt/log.hpp>
+#include <securemqtt/outcome.hpp>
 #include <securemqtt/replay_guard.hpp>
 #include <securemqtt/replay_store.hpp>
 #include <securemqtt/secure_session.hpp>

@@ -16,6 +16,9 @@ namespace securemqtt {
 /// The oldest TLS version a session accepts.
 enum class TlsVersion { tls1_2, tls1_3 };
 
+/// The version as parse_tls_version() reads it: "tlsv1.2", "tlsv1.3".
+SECUREMQTT_EXPORT std::string_view to_string(TlsVersion version) noexcept;
+
 /// Parses "tlsv1.2" / "tlsv1.3" (as mosquitto_pub's --tls-version), also "1.2" / "1.3".
 /// Throws ConfigError "unknown TLS version 'x' (use tlsv1.2 or tlsv1.3)" otherwise.
 SECUREMQTT_EXPORT TlsVersion parse_tls_version(std::string_view text);

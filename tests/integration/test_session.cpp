@@ -28,14 +28,15 @@ namespace {
 
 std::string shell_quote(const std::string& s) { return "'" + s + "'"; }
 
-// One broker for the whole program.
+// One broker for the whole program (and one with the dynamic security plugin, which, unlike
+// the ACL file, refuses subscriptions too).
 struct BrokerFixture {
-    BrokerFixture() {
+    explicit BrokerFixture(const std::string& options = "") {
         std::string templ = (fs::temp_directory_path() / "securemqtt-session-XXXXXX").string();
         if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
         dir = templ;
         const std::string cmd = std::string(SECUREMQTT_PYTHON) + " " + shell_quote(SECUREMQTT_SOURCE_DIR "/scripts/local_broker.py") +
-                                " start " + shell_quote(dir.string()) + " > /dev/null";
+                                " start " + shell_quote(dir.string()) + " " + options + " > /dev/null";
         if (std::system(cmd.c_str()) != 0) throw std::runtime_error("broker did not start: " + cmd);
         port = std::stoi(testutil::read_file((dir / "port").string()));
         certs = dir / "certs";
@@ -75,6 +76,11 @@ void broker_command(const std::string& action) {
 
 BrokerFixture& broker() {
     static BrokerFixture b;
+    return b;
+}
+
+BrokerFixture& subscription_checking_broker() {
+    static BrokerFixture b("--dynamic-security");
     return b;
 }
 
@@ -563,4 +569,141 @@ TEST_CASE("after a connection loss, disconnect() stops the reconnection attempts
     CHECK(attempts() == after_disconnect);
     CHECK_FALSE(session.is_connected());
     CHECK(session.stats().reconnects == 0);
+}
+
+TEST_CASE("every publish, subscribe and unsubscribe has an outcome: success, or the broker's reason",
+          "[session][integration][outcome]") {
+    using namespace std::chrono_literals;
+    const auto need = [](const Completion& c) {
+        const std::optional<Outcome> o = c.wait_for(15s);
+        REQUIRE(o.has_value());
+        return *o;
+    };
+    Inbox inbox;
+    // This broker refuses subscriptions outside a client's own tree (and publishes, as always).
+    BrokerFixture& checking = subscription_checking_broker();
+    const auto options = [&] {
+        SessionOptions o = options_for("device-1");
+        o.server_uri = checking.uri();
+        o.tls = checking.tls("device-1");
+        return o;
+    };
+    SECTION("MQTT 5: the broker's reason codes by name") {
+        SessionOptions o = options();
+        o.mqtt_version = 5;
+        SecureSession s(o);
+        s.connect();
+        const Completion subscribed = s.subscribe_async("devices/device-1/outcome5/#", 1, inbox.handler());
+        const Completion forbidden = s.subscribe_async("devices/device-2/#", 1, inbox.handler());
+        const Outcome sub_ok = need(subscribed);
+        CHECK(sub_ok.ok());
+        CHECK(sub_ok.reason == ReasonCode::granted_qos_1);
+        const Outcome sub_refused = need(forbidden);
+        CHECK(sub_refused.status == OutcomeStatus::refused);
+        CHECK(sub_refused.reason == ReasonCode::not_authorized);
+        CHECK(to_string(sub_refused.reason) == "not_authorized");
+
+        const Completion delivered = s.publish("devices/device-1/outcome5/a", "fine", 1);
+        const Completion at_most_once = s.publish("devices/device-1/outcome5/a", "fine too", 0);
+        const Completion refused = s.publish("devices/device-2/outcome5/a", "not mine", 1);
+        CHECK(need(delivered).ok());
+        CHECK(need(at_most_once).ok());
+        const Outcome no = need(refused);
+        CHECK(no.status == OutcomeStatus::refused);
+        CHECK(no.reason == ReasonCode::not_authorized);
+        CHECK(no.detail.find("devices/device-2/outcome5/a") != std::string::npos);
+        CHECK_FALSE(no);
+        REQUIRE(inbox.wait(2));
+        CHECK(s.stats().publish_failures == 1);  // the refusal counts as a failure
+        CHECK(s.stats().published == 3);
+
+        // A callback added after the outcome runs at once, on this thread; one added before runs
+        // once, with the same outcome.
+        std::atomic<int> calls{0};
+        const auto here = std::this_thread::get_id();
+        std::thread::id ran_on;
+        refused.then([&](const Outcome& outcome) {
+            ran_on = std::this_thread::get_id();
+            if (outcome.reason == ReasonCode::not_authorized) ++calls;
+        });
+        CHECK(calls == 1);
+        CHECK(ran_on == here);
+        std::mutex m;
+        std::condition_variable cv;
+        Outcome seen;
+        bool called = false;
+        s.publish("devices/device-2/outcome5/b", "not mine either", 1).then([&](const Outcome& outcome) {
+            std::lock_guard<std::mutex> lock(m);
+            seen = outcome;
+            called = true;
+            cv.notify_all();
+        });
+        {
+            std::unique_lock<std::mutex> lock(m);
+            REQUIRE(cv.wait_for(lock, 15s, [&] { return called; }));
+        }
+        CHECK(seen.status == OutcomeStatus::refused);
+
+        try {
+            s.subscribe("devices/device-3/#", 1, inbox.handler());
+            FAIL("a refused subscription was taken");
+        } catch (const ConnectionError& e) {
+            CHECK(e.reason() == ConnectFailure::not_authorized);
+            CHECK(std::string(e.what()).find("not_authorized") != std::string::npos);
+        }
+        CHECK(need(s.unsubscribe_async("devices/device-1/outcome5/#")).ok());
+    }
+    SECTION("MQTT 3.1.1: a SUBACK failure; a refused publish is not reported by the protocol") {
+        SecureSession s(options());
+        s.connect();
+        const Outcome sub_refused = need(s.subscribe_async("devices/device-2/#", 1, inbox.handler()));
+        CHECK(sub_refused.status == OutcomeStatus::refused);
+        CHECK(sub_refused.reason == ReasonCode::unspecified_error);
+        const Outcome sub_ok = need(s.subscribe_async("devices/device-1/outcome4/#", 2, inbox.handler()));
+        CHECK(sub_ok.reason == ReasonCode::granted_qos_2);
+        // MQTT 3.1.1 has no negative PUBACK: the broker drops it and acknowledges.
+        CHECK(need(s.publish("devices/device-2/outcome4/a", "not mine", 1)).ok());
+        CHECK(need(s.publish("devices/device-1/outcome4/a", "fine", 1)).ok());
+        REQUIRE(inbox.wait(1));
+        CHECK(need(s.unsubscribe_async("devices/device-1/outcome4/#")).ok());
+    }
+}
+
+TEST_CASE("a subscription the broker refuses makes connect() fail, naming the filter", "[session][integration][outcome]") {
+    BrokerFixture& checking = subscription_checking_broker();
+    for (const int version : {4, 5}) {
+        SessionOptions o = options_for("device-1");
+        o.server_uri = checking.uri();
+        o.tls = checking.tls("device-1");
+        o.mqtt_version = version;
+        SecureSession s(o);
+        Inbox inbox;
+        s.subscribe("devices/device-1/fine/#", 1, inbox.handler());  // not connected: returns
+        const Completion forbidden = s.subscribe_async("devices/device-2/#", 1, inbox.handler());
+        CHECK_FALSE(forbidden.done());
+        try {
+            s.connect();
+            FAIL("connect() returned with a refused subscription");
+        } catch (const ConnectionError& e) {
+            CHECK(e.reason() == ConnectFailure::not_authorized);
+            CHECK(std::string(e.what()).find("subscribe 'devices/device-2/#' refused by the broker") != std::string::npos);
+        }
+        const std::optional<Outcome> outcome = forbidden.wait_for(std::chrono::seconds(15));
+        REQUIRE(outcome.has_value());
+        CHECK(outcome->status == OutcomeStatus::refused);
+        CHECK_FALSE(s.is_connected());
+    }
+}
+
+TEST_CASE("an operation the session ends before is completed as session_closed", "[session][integration][outcome]") {
+    Completion pending;
+    {
+        SecureSession s(options_for("device-1"));  // never connected: the publish waits in the buffer
+        pending = s.publish("devices/device-1/closed", "never sent", 1);
+        CHECK_FALSE(pending.done());
+    }
+    const std::optional<Outcome> outcome = pending.wait_for(std::chrono::seconds(15));
+    REQUIRE(outcome.has_value());
+    CHECK(outcome->status == OutcomeStatus::session_closed);
+    CHECK(to_string(outcome->status) == "session_closed");
 }

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// Completion: one outcome, once; waiting and callbacks from any thread.
+#include "support/catch.hpp"
+
+#include "completion.hpp"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+using namespace securemqtt;
+
+TEST_CASE("a completion completes once; waiters and callbacks see that outcome", "[outcome]") {
+    auto [completion, state] = detail::CompletionAccess::make();
+    CHECK_FALSE(completion.done());
+    CHECK_FALSE(completion.wait_for(std::chrono::milliseconds(1)).has_value());
+    std::atomic<int> calls{0};
+    std::vector<int> order;
+    completion.then([&](const Outcome& o) {
+        order.push_back(1);
+        if (o.status == OutcomeStatus::refused) ++calls;
+    });
+    completion.then([&](const Outcome&) { order.push_back(2); });
+    completion.then([&](const Outcome&) { throw std::runtime_error("a callback's exception is ignored"); });
+    const Completion copy = completion;  // shares the outcome
+    std::thread completer([s = state] {
+        CHECK(s->complete(Outcome{OutcomeStatus::refused, ReasonCode::quota_exceeded, "quota"}));
+        CHECK_FALSE(s->complete(Outcome{}));  // the first outcome stands
+    });
+    const Outcome waited = copy.wait();
+    completer.join();
+    CHECK(waited.status == OutcomeStatus::refused);
+    CHECK(waited.reason == ReasonCode::quota_exceeded);
+    CHECK_FALSE(waited);
+    CHECK(completion.done());
+    CHECK(calls == 1);
+    CHECK(order == std::vector<int>{1, 2});
+    completion.then([&](const Outcome& o) { calls += o.reason == ReasonCode::quota_exceeded ? 10 : 100; });
+    CHECK(calls == 11);  // at once, on this thread
+}
+
+TEST_CASE("a default completion is a success already", "[outcome]") {
+    const Completion done;
+    CHECK(done.done());
+    CHECK(done.wait().ok());
+}
