@@ -4,7 +4,7 @@
 
     local_broker.py start DIR [--port N] [--server-dns NAME] [--tls-version tlsv1.2]
                               [--clients NAME,NAME,...] [--password-auth] [--durable]
-                              [--dynamic-security]
+                              [--dynamic-security] [--max-packet-size BYTES]
     local_broker.py stop DIR
 
 `start` makes a CA, a server certificate and client certificates with the certs/ scripts in
@@ -386,6 +386,10 @@ def start(args):
                          % ", ".join(DYNSEC_PLUGINS))
             conf = conf.replace("acl_file " + os.path.join(home, "acl"), "plugin %s\nplugin_opt_config_file %s"
                                 % (plugin, os.path.join(home, "dynamic-security.json")))
+        if args.max_packet_size:
+            # For tests of a broker that ends a connection with an MQTT 5 DISCONNECT and a reason
+            # (packet_too_large) rather than just closing it.
+            conf += "\nmax_packet_size %d\n" % args.max_packet_size
         if args.durable:
             # Save the persistence database after every change rather than every second, so a
             # SIGKILL loses (almost) nothing the broker acknowledged.
@@ -478,6 +482,7 @@ def main():
     parser.add_argument("--password-auth", action="store_true")
     parser.add_argument("--durable", action="store_true")
     parser.add_argument("--dynamic-security", action="store_true")
+    parser.add_argument("--max-packet-size", type=int, default=0)
     args = parser.parse_args()
     return start(args) if args.action == "start" else stop(args)
 

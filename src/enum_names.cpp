@@ -42,6 +42,16 @@ std::string_view to_string(Delivery delivery) noexcept {
     return "unknown";
 }
 
+std::string_view to_string(SessionEventType type) noexcept {
+    switch (type) {
+        case SessionEventType::connected: return "connected";
+        case SessionEventType::connection_lost: return "connection_lost";
+        case SessionEventType::reconnecting: return "reconnecting";
+        case SessionEventType::disconnected: return "disconnected";
+    }
+    return "unknown";
+}
+
 std::string_view to_string(ReplayStore::Verdict verdict) noexcept {
     switch (verdict) {
         case ReplayStore::Verdict::admitted: return "admitted";

@@ -191,6 +191,24 @@ struct SecureSession::Impl {
     std::atomic<bool> client_broken{false};
     void renew_client_if_broken() noexcept;
     RejectHandler reject_handler;
+    EventHandler event_handler;
+    void emit(const SessionEvent& event) noexcept {
+        EventHandler handler;
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            handler = event_handler;
+        }
+        if (!handler) return;
+        try {
+            handler(event);
+        } catch (const std::exception& e) {
+            handler_errors.fetch_add(1, std::memory_order_relaxed);
+            log(LogLevel::error, std::string("event handler threw: ") + e.what());
+        } catch (...) {
+            handler_errors.fetch_add(1, std::memory_order_relaxed);
+            log(LogLevel::error, "event handler threw");
+        }
+    }
     std::set<std::string> unrouted_topics;  // those already logged
     // True from connect_client() starting a connection until Paho's connected callback for it.
     // Paho calls that callback after completing the connect token, so connect() may already be
@@ -693,6 +711,13 @@ void SecureSession::Impl::on_connection_lost(const std::string& cause) noexcept 
     connection_losses.fetch_add(1, std::memory_order_relaxed);
     log(LogLevel::warning, "connection to " + options.server_uri + " lost" + (cause.empty() ? "" : ": " + cause) +
                                (options.auto_reconnect ? "; reconnecting" : ""));
+    SessionEvent event;
+    event.type = SessionEventType::connection_lost;
+    try {
+        event.detail = cause;
+    } catch (const std::bad_alloc&) {
+    }
+    emit(event);
     if (options.auto_reconnect) request_reconnect();
 }
 
@@ -743,6 +768,7 @@ void SecureSession::Impl::reconnect_loop() noexcept {
     for (;;) {
         reconnect_cv.wait(lock, [this] { return reconnect_wanted || reconnect_stop; });
         std::chrono::seconds delay = options.reconnect_min;
+        std::string last_failure;  // of the previous attempt, for the next reconnecting event
         for (int attempt = 1; reconnect_wanted && !reconnect_stop; ++attempt) {
             if (reconnect_cv.wait_for(lock, delay, [this] { return !reconnect_wanted || reconnect_stop; })) break;
             const std::uint64_t losses_before = losses_seen;
@@ -758,14 +784,33 @@ void SecureSession::Impl::reconnect_loop() noexcept {
                 done = client->is_connected() || !still_wanted();
                 if (!done) {
                     log(LogLevel::debug, "reconnecting to " + options.server_uri + " (attempt " + std::to_string(attempt) + ")");
-                    done = client->connect(make_connect_options())->wait_for(options.connect_timeout);
+                    SessionEvent starting;
+                    starting.type = SessionEventType::reconnecting;
+                    starting.attempt = attempt;
+                    starting.delay = delay;
+                    starting.detail = last_failure;
+                    emit(starting);
+                    const mqtt::token_ptr token = client->connect(make_connect_options());
+                    done = token->wait_for(options.connect_timeout);
                     if (!done) {
                         client->disconnect()->wait_for(std::chrono::milliseconds(500));
+                        last_failure = "no answer within " + std::to_string(options.connect_timeout.count()) + " ms";
                         log(LogLevel::warning, "reconnection attempt " + std::to_string(attempt) + " to " + options.server_uri +
                                                    " got no answer; next in " + std::to_string(next.count()) + " s");
+                    } else {
+                        last_failure.clear();
+                        SessionEvent connected;
+                        connected.type = SessionEventType::connected;
+                        connected.reconnect = true;
+                        connected.session_present = token->get_connect_response().is_session_present();
+                        emit(connected);
                     }
                 }
             } catch (const std::exception& e) {
+                try {
+                    last_failure = e.what();
+                } catch (const std::bad_alloc&) {
+                }
                 log(LogLevel::warning, "reconnection attempt " + std::to_string(attempt) + " to " + options.server_uri +
                                            " failed: " + e.what() + "; next in " + std::to_string(next.count()) + " s");
             }
@@ -941,6 +986,20 @@ std::shared_ptr<mqtt::async_client> SecureSession::Impl::make_client(std::size_t
     c->set_message_callback([this](mqtt::const_message_ptr msg) { on_message(msg); });
     c->set_connected_handler([this](const std::string& cause) { on_connected(cause); });
     c->set_connection_lost_handler([this](const std::string& cause) { on_connection_lost(cause); });
+    c->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode code) {
+        // An MQTT 5 DISCONNECT from the broker, with its reason.
+        SessionEvent event;
+        event.type = SessionEventType::disconnected;
+        event.by_broker = true;
+        const int value = static_cast<int>(code);
+        event.reason = value >= 0 && value <= 0xA2 ? static_cast<ReasonCode>(value) : ReasonCode::unspecified_error;
+        const std::string why = std::string(to_string(event.reason)) + " (MQTT 5 reason code " + std::to_string(value) + ")";
+        event.detail = why;
+        emit(event);
+        // Paho ends the connection without reporting it lost: it is a loss all the same, and
+        // the session reconnects as after any other.
+        on_connection_lost("the broker sent DISCONNECT: " + why);
+    });
     return c;
 }
 
@@ -1033,6 +1092,14 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client, bool strict
         }
         throw ConnectionError("connect to " + options.server_uri + ": " + refused, ConnectFailure::not_authorized);
     }
+    SessionEvent event;
+    event.type = SessionEventType::connected;
+    event.reconnect = false;
+    try {
+        event.session_present = token->get_connect_response().is_session_present();
+    } catch (const std::exception&) {
+    }
+    emit(event);
     log(LogLevel::info, "connected to " + options.server_uri + " as " + report.client_subject);
 }
 
@@ -1109,12 +1176,19 @@ void SecureSession::disconnect(std::chrono::milliseconds timeout) {
     }
     s.reconnect_cv.notify_all();
     s.drop_queued_again();
+    bool was_connected = false;
     try {
         const auto client = s.current();
-        if (client->is_connected()) client->disconnect()->wait_for(timeout);
+        was_connected = client->is_connected();
+        if (was_connected) client->disconnect()->wait_for(timeout);
     } catch (const mqtt::exception& e) {
         throw ConnectionError("disconnect from " + s.options.server_uri + " failed: " + e.what(), ConnectFailure::other,
                               e.get_return_code());
+    }
+    if (was_connected) {
+        SessionEvent event;
+        event.type = SessionEventType::disconnected;
+        s.emit(event);
     }
 }
 
@@ -1288,6 +1362,11 @@ void SecureSession::unsubscribe(const std::string& filter) {
         throw ConnectionError("unsubscribe '" + filter + "': no UNSUBACK within the timeout", ConnectFailure::timeout);
     }
     if (!outcome->ok()) throw ConnectionError("unsubscribe '" + filter + "': " + outcome->detail, ConnectFailure::other);
+}
+
+void SecureSession::on_event(EventHandler handler) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->event_handler = std::move(handler);
 }
 
 void SecureSession::on_rejected(RejectHandler handler) {

@@ -63,6 +63,38 @@ enum class Delivery {
 /// The mode's snake_case name, e.g. "every_matching_subscription".
 SECUREMQTT_EXPORT std::string_view to_string(Delivery delivery) noexcept;
 
+/// What happened to a session's connection, as SecureSession::on_event() reports it.
+enum class SessionEventType : std::uint8_t {
+    /// A connection was made: by connect() or reload() (reconnect false), or by the session's
+    /// reconnection loop after a loss (reconnect true). session_present: the broker resumed a
+    /// persistent session (its subscriptions and queued messages).
+    connected,
+    /// The connection broke (detail: the MQTT client's cause, often none). A reconnecting
+    /// event follows while auto_reconnect is on and disconnect() was not called.
+    connection_lost,
+    /// The reconnection loop starts attempt number `attempt`, after waiting `delay`. detail:
+    /// why the previous attempt failed, for attempts after the first.
+    reconnecting,
+    /// The connection ended on purpose: disconnect() (by_broker false), or the broker sent an
+    /// MQTT 5 DISCONNECT with `reason` (by_broker true; a connection_lost event follows).
+    disconnected,
+};
+
+/// The type's snake_case name, e.g. "connection_lost".
+SECUREMQTT_EXPORT std::string_view to_string(SessionEventType type) noexcept;
+
+/// One lifecycle event; which fields mean something depends on the type (see there).
+struct SessionEvent {
+    SessionEventType type = SessionEventType::connected;
+    bool reconnect = false;
+    bool session_present = false;
+    int attempt = 0;
+    std::chrono::milliseconds delay{0};
+    bool by_broker = false;
+    ReasonCode reason = ReasonCode::success;
+    std::string detail;
+};
+
 /// Everything a SecureSession needs.
 struct SessionOptions {
     /// "mqtts://host:port" or "ssl://host:port" (IPv6 as [::1]). Port 8883 if omitted.
@@ -149,6 +181,7 @@ class SECUREMQTT_EXPORT SecureSession {
 public:
     using Handler = std::function<void(const Message&)>;
     using RejectHandler = std::function<void(std::string_view topic, RejectReason reason)>;
+    using EventHandler = std::function<void(const SessionEvent& event)>;
 
     /// Validates the options and runs the TLS preflight (no network I/O yet). Throws
     /// ConfigError or TlsError naming the file or option and the cause.
@@ -213,6 +246,13 @@ public:
     Completion unsubscribe_async(const std::string& filter);
     /// Called with each message that failed verification (never delivered to handlers).
     void on_rejected(RejectHandler handler);
+    /// Called with each lifecycle event (set it before connect() to see the first connected).
+    /// Threads: on the MQTT client's thread (connection_lost, a broker's disconnected), the
+    /// session's reconnection thread (reconnecting, connected after a loss), or the thread
+    /// calling connect(), reload() or disconnect(); so events may come from several threads,
+    /// one after another in the order things happened for each connection. Do not block in it;
+    /// an exception it throws is counted in stats().handler_errors and logged.
+    void on_event(EventHandler handler);
 
     SessionStats stats() const;
     /// What the TLS preflight found (client subject, expiry, warnings), as a copy: reload()

@@ -79,6 +79,11 @@ BrokerFixture& broker() {
     return b;
 }
 
+BrokerFixture& small_packet_broker() {
+    static BrokerFixture b("--max-packet-size 2048");
+    return b;
+}
+
 BrokerFixture& subscription_checking_broker() {
     static BrokerFixture b("--dynamic-security");
     return b;
@@ -706,4 +711,136 @@ TEST_CASE("an operation the session ends before is completed as session_closed",
     REQUIRE(outcome.has_value());
     CHECK(outcome->status == OutcomeStatus::session_closed);
     CHECK(to_string(outcome->status) == "session_closed");
+}
+
+namespace {
+
+// Collects lifecycle events; wait() until one satisfies `pred`.
+struct Events {
+    SecureSession::EventHandler handler() {
+        return [this](const SessionEvent& e) {
+            std::lock_guard<std::mutex> lock(mutex);
+            seen.push_back(e);
+            cv.notify_all();
+        };
+    }
+    template <typename Pred>
+    bool wait(Pred pred, std::chrono::seconds timeout = std::chrono::seconds(30)) {
+        std::unique_lock<std::mutex> lock(mutex);
+        return cv.wait_for(lock, timeout, [&] { return std::any_of(seen.begin(), seen.end(), pred); });
+    }
+    std::vector<SessionEvent> all() {
+        std::lock_guard<std::mutex> lock(mutex);
+        return seen;
+    }
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<SessionEvent> seen;
+};
+
+}  // namespace
+
+TEST_CASE("lifecycle events: connected, taken over by the broker, lost, reconnecting, connected again, disconnected",
+          "[session][integration][events]") {
+    for (const int version : {5, 4}) {
+        INFO("MQTT version " << version);
+        const std::string id = "events-" + std::to_string(version);
+        SessionOptions o = options_for("device-1");
+        o.mqtt_version = version;
+        o.client_id = id;
+        o.clean_session = false;  // so that the reconnection finds the session present
+        o.reconnect_min = std::chrono::seconds(1);
+        o.reconnect_max = std::chrono::seconds(1);
+        Events events;
+        SecureSession s(o);
+        s.on_event(events.handler());
+        s.connect();
+        {
+            const auto first = events.all();
+            REQUIRE(first.size() == 1);
+            CHECK(first[0].type == SessionEventType::connected);
+            CHECK_FALSE(first[0].reconnect);
+        }
+        {
+            // Another connection with our client id: the broker ends ours (MQTT 5: a DISCONNECT
+            // saying why), and leaves at once, so that our reconnection gets back in.
+            SessionOptions other = o;
+            other.auto_reconnect = false;
+            SecureSession intruder(other);
+            intruder.connect();
+            REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::connection_lost; }));
+            intruder.disconnect();
+        }
+        REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::connected && e.reconnect; }));
+        s.disconnect();
+        const auto seen = events.all();
+        std::vector<SessionEventType> types;
+        std::string trace;
+        for (const auto& e : seen) {
+            types.push_back(e.type);
+            trace += std::string(to_string(e.type)) + (e.by_broker ? "(by broker, " + std::string(to_string(e.reason)) + ")" : "") +
+                     (e.detail.empty() ? "" : " [" + e.detail + "]") + "; ";
+        }
+        INFO("events: " << trace);
+        const auto at = [&](SessionEventType t) { return std::find(types.begin(), types.end(), t) - types.begin(); };
+        const auto reconnecting = std::find_if(seen.begin(), seen.end(), [](const SessionEvent& e) {
+            return e.type == SessionEventType::reconnecting;
+        });
+        REQUIRE(reconnecting != seen.end());
+        CHECK(reconnecting->attempt == 1);
+        CHECK(reconnecting->delay == std::chrono::seconds(1));
+        CHECK(at(SessionEventType::connection_lost) < at(SessionEventType::reconnecting));
+        const auto again = std::find_if(seen.begin(), seen.end(), [](const SessionEvent& e) {
+            return e.type == SessionEventType::connected && e.reconnect;
+        });
+        CHECK(again->session_present);
+        CHECK(at(SessionEventType::reconnecting) < again - seen.begin());
+        CHECK(seen.back().type == SessionEventType::disconnected);
+        CHECK_FALSE(seen.back().by_broker);
+        // Mosquitto 2.0 closes a taken-over connection without a DISCONNECT, MQTT 5 or not.
+        CHECK(std::none_of(seen.begin(), seen.end(), [](const SessionEvent& e) { return e.by_broker; }));
+        CHECK(s.stats().handler_errors == 0);
+    }
+}
+
+TEST_CASE("an MQTT 5 DISCONNECT from the broker is an event with its reason", "[session][integration][events]") {
+    BrokerFixture& small = small_packet_broker();
+    SessionOptions o = options_for("device-1");
+    o.server_uri = small.uri();
+    o.tls = small.tls("device-1");
+    o.mqtt_version = 5;
+    o.reconnect_min = std::chrono::seconds(1);
+    Events events;
+    SecureSession s(o);
+    s.on_event(events.handler());
+    s.connect();
+    s.publish("devices/device-1/big", std::string(4096, 'x'), 0);  // over the broker's 2048 bytes
+    REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::disconnected; }));
+    REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::connected && e.reconnect; }));
+    s.disconnect();
+    const auto seen = events.all();
+    const auto by_broker = std::find_if(seen.begin(), seen.end(), [](const SessionEvent& e) {
+        return e.type == SessionEventType::disconnected;
+    });
+    REQUIRE(by_broker != seen.end());
+    CHECK(by_broker->by_broker);
+    CHECK(by_broker->reason == ReasonCode::packet_too_large);
+    // One loss, reported once, after the DISCONNECT; then the session reconnected by itself.
+    CHECK(std::count_if(seen.begin(), seen.end(), [](const SessionEvent& e) {
+              return e.type == SessionEventType::connection_lost;
+          }) == 1);
+    CHECK(s.stats().connection_losses == 1);
+}
+
+TEST_CASE("an event handler that throws is counted and logged; the session goes on", "[session][integration][events]") {
+    std::vector<std::string> log;
+    std::mutex log_mutex;
+    SecureSession s(options_for("device-1", &log, &log_mutex));
+    s.on_event([](const SessionEvent&) { throw std::runtime_error("boom"); });
+    s.connect();
+    CHECK(s.is_connected());
+    s.disconnect();
+    CHECK(s.stats().handler_errors == 2);
+    std::lock_guard<std::mutex> lock(log_mutex);
+    CHECK(std::any_of(log.begin(), log.end(), [](const std::string& l) { return l.find("event handler threw: boom") != std::string::npos; }));
 }
