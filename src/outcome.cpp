@@ -90,18 +90,22 @@ bool Completion::State::complete(Outcome result) noexcept {
 Completion::Completion() : Completion(detail::CompletionAccess::finished(Outcome{})) {}
 Completion::Completion(std::shared_ptr<State> state) noexcept : state_(std::move(state)) {}
 
+// A moved-from Completion has no state: it reads as the default one, a success.
 bool Completion::done() const noexcept {
+    if (!state_) return true;
     std::lock_guard<std::mutex> lock(state_->mutex);
     return state_->outcome.has_value();
 }
 
 Outcome Completion::wait() const {
+    if (!state_) return Outcome{};
     std::unique_lock<std::mutex> lock(state_->mutex);
     state_->cv.wait(lock, [&] { return state_->outcome.has_value(); });
     return *state_->outcome;
 }
 
 std::optional<Outcome> Completion::wait_for(std::chrono::milliseconds timeout) const {
+    if (!state_) return Outcome{};
     std::unique_lock<std::mutex> lock(state_->mutex);
     if (!state_->cv.wait_for(lock, timeout, [&] { return state_->outcome.has_value(); })) return std::nullopt;
     return *state_->outcome;
@@ -109,6 +113,13 @@ std::optional<Outcome> Completion::wait_for(std::chrono::milliseconds timeout) c
 
 void Completion::then(std::function<void(const Outcome&)> callback) const {
     if (!callback) return;
+    if (!state_) {
+        try {
+            callback(Outcome{});
+        } catch (...) {  // documented: ignored
+        }
+        return;
+    }
     {
         std::lock_guard<std::mutex> lock(state_->mutex);
         if (!state_->outcome) {

@@ -255,11 +255,43 @@ struct SecureSession::Impl {
         }
         state->complete(std::move(outcome));
     }
+    // How an operation Paho failed with `code` ended: cut short by a loss (a clean session's
+    // unanswered operations are discarded: MQTTASYNC_OPERATION_INCOMPLETE), or by the session's end.
+    OutcomeStatus loss_status(int code) noexcept {
+        if (code != MQTTASYNC_DISCONNECTED && code != MQTTASYNC_FAILURE && code != MQTTASYNC_OPERATION_INCOMPLETE) {
+            return OutcomeStatus::failed;
+        }
+        return still_publishing() ? OutcomeStatus::connection_lost : OutcomeStatus::session_closed;
+    }
+    void forget_request(std::uintptr_t id) noexcept {
+        std::lock_guard<std::mutex> lock(outcomes_mutex);
+        request_outcomes.erase(id);
+    }
+    // A filter the broker refused is no longer a subscription: restoring it at every
+    // reconnection would only be refused again (and fail connect()).
+    void drop_refused(const std::string& filter) noexcept {
+        try {
+            std::lock_guard<std::mutex> lock(mutex);
+            auto next = std::make_shared<SubscriptionList>();
+            for (const Subscription& sub : *subs) {
+                if (sub.filter != filter) next->push_back(sub);
+            }
+            subs = std::move(next);
+        } catch (const std::exception&) {  // out of memory: it stays, refused again later
+        }
+    }
     void close_outcomes() noexcept {
         std::vector<std::shared_ptr<detail::CompletionState>> left;
+        try {
+            for (const Subscription& sub : *subscriptions()) {
+                if (sub.pending) left.push_back(sub.pending);  // finished ones ignore a second outcome
+            }
+        } catch (const std::bad_alloc&) {
+        }
         {
             std::lock_guard<std::mutex> lock(outcomes_mutex);
             try {
+                left.reserve(left.size() + publish_outcomes.size() + request_outcomes.size());
                 for (auto& entry : publish_outcomes) left.push_back(std::move(entry.second));
                 for (auto& entry : request_outcomes) left.push_back(std::move(entry.second));
             } catch (const std::bad_alloc&) {
@@ -462,8 +494,7 @@ void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
                          " (MQTT 5 reason code " + std::to_string(reason) + ")";
     } else {
         const int code = tok.get_return_code();
-        outcome.status = code == MQTTASYNC_DISCONNECTED || code == MQTTASYNC_FAILURE ? OutcomeStatus::connection_lost
-                                                                                       : OutcomeStatus::failed;
+        outcome.status = session.loss_status(code);
         outcome.reason = ReasonCode::success;
         outcome.detail = what + " failed: " + mqtt::exception::error_str(code) + " (Paho return code " +
                          std::to_string(code) + ", reason code " + std::to_string(reason) + ")";
@@ -500,6 +531,9 @@ void SecureSession::Impl::RequestListener::on_success(const mqtt::token& tok) {
     } catch (const std::exception& e) {
         outcome = Outcome{OutcomeStatus::failed, ReasonCode::success, e.what()};
     }
+    if (outcome.status == OutcomeStatus::refused && tok.get_type() == mqtt::token::Type::SUBSCRIBE) {
+        session.drop_refused(tok.get_topics() && !tok.get_topics()->empty() ? (*tok.get_topics())[0] : std::string());
+    }
     session.complete_request(id, std::move(outcome));
 }
 
@@ -516,10 +550,21 @@ void SecureSession::Impl::RequestListener::on_failure(const mqtt::token& tok) {
     } else if (code == MQTT_BAD_SUBSCRIBE) {  // MQTT 3.1.1's SUBACK failure (0x80)
         outcome = Outcome{OutcomeStatus::refused, ReasonCode::unspecified_error,
                           "refused by the broker: SUBACK failure (MQTT 3.1.1 code 128)"};
+    }
+    if (outcome.status == OutcomeStatus::refused) {
+        if (tok.get_type() == mqtt::token::Type::SUBSCRIBE) {
+            session.drop_refused(tok.get_topics() && !tok.get_topics()->empty() ? (*tok.get_topics())[0] : std::string());
+        }
     } else {
-        outcome = Outcome{code == MQTTASYNC_DISCONNECTED || code == MQTTASYNC_FAILURE ? OutcomeStatus::connection_lost
-                                                                                        : OutcomeStatus::failed,
-                          ReasonCode::success,
+        const OutcomeStatus status = session.loss_status(code);
+        if (status != OutcomeStatus::failed && tok.get_type() == mqtt::token::Type::SUBSCRIBE &&
+            session.still_publishing()) {
+            // Cut short by a loss: the subscription stays, and the next connection's SUBACK
+            // completes it (restore_subscriptions).
+            session.forget_request(id);
+            return;
+        }
+        outcome = Outcome{status, ReasonCode::success,
                           "failed: " + mqtt::exception::error_str(code) + " (Paho return code " + std::to_string(code) + ")"};
     }
     session.complete_request(id, std::move(outcome));
@@ -527,8 +572,8 @@ void SecureSession::Impl::RequestListener::on_failure(const mqtt::token& tok) {
 
 mqtt::token_ptr SecureSession::Impl::send_subscribe(mqtt::async_client& client, const std::string& filter, int qos,
                                                     const std::shared_ptr<detail::CompletionState>& state) {
-    if (!state) return client.subscribe(filter, qos);
-    const std::uintptr_t id = track_request(state);
+    // Always through the listener, which drops a refused filter from the subscriptions.
+    const std::uintptr_t id = track_request(state ? state : detail::CompletionAccess::make().second);
     try {
         return client.subscribe(filter, qos, reinterpret_cast<void*>(id), request_listener);
     } catch (...) {
@@ -1077,11 +1122,13 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client, bool strict
             } else if (options.mqtt_version == 5 && reason >= 0x80 && reason <= 0xA2) {
                 why = std::string(to_string(static_cast<ReasonCode>(reason))) + " (MQTT 5 reason code " +
                       std::to_string(reason) + ")";
-            } else {
-                why = e.what();
+            } else {  // not a refusal (e.g. the connection went): restored at the next one
+                log(LogLevel::warning, "subscribe '" + filter + "': " + e.what());
+                continue;
             }
         }
         if (why.empty()) continue;
+        drop_refused(filter);
         log(LogLevel::error, "subscribe '" + filter + "' refused by the broker: " + why);
         if (refused.empty()) refused = "subscribe '" + filter + "' refused by the broker: " + why;
     }

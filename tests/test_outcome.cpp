@@ -39,8 +39,15 @@ TEST_CASE("a completion completes once; waiters and callbacks see that outcome",
     CHECK(calls == 11);  // at once, on this thread
 }
 
-TEST_CASE("a default completion is a success already", "[outcome]") {
-    const Completion done;
+TEST_CASE("a default completion is a success already, and so is a moved-from one", "[outcome]") {
+    Completion done;
     CHECK(done.done());
     CHECK(done.wait().ok());
+    auto [pending, state] = detail::CompletionAccess::make();
+    const Completion moved_to = std::move(pending);
+    CHECK(pending.done());  // NOLINT(bugprone-use-after-move): what a moved-from one does
+    CHECK(pending.wait_for(std::chrono::milliseconds(0))->ok());
+    CHECK_FALSE(moved_to.done());
+    state->complete(Outcome{OutcomeStatus::failed, ReasonCode::success, "x"});
+    CHECK(moved_to.wait().status == OutcomeStatus::failed);
 }

@@ -75,8 +75,10 @@ enum class OutcomeStatus : std::uint8_t {
     /// The broker answered with a failure reason code: Outcome::reason (an MQTT 5 code, or
     /// unspecified_error for an MQTT 3.1.1 SUBACK failure).
     refused,
-    /// The connection ended and took the operation with it (a QoS 0 publish, or a QoS >= 1 one
-    /// of a clean session that the MQTT client failed at the loss).
+    /// The connection ended and took the operation with it: a QoS >= 1 publish of a clean
+    /// session unanswered at the loss (the MQTT client discards those), a subscribe's or
+    /// unsubscribe's request. (A subscription whose SUBACK a loss cut short is not completed
+    /// then: the next connection subscribes again, and its SUBACK completes it.)
     connection_lost,
     /// A blocking form gave up waiting; the operation may still complete.
     timeout,
@@ -105,8 +107,9 @@ struct CompletionAccess;
 }
 
 /// The outcome of one operation, when it comes. Cheap to copy (copies share the outcome);
-/// thread-safe. An operation completes exactly once, and always: by the broker's answer, a
-/// connection loss it cannot survive, or the end of the session.
+/// thread-safe; a moved-from one reads as a success. An operation completes exactly once, and
+/// always: by the broker's answer, a connection loss it cannot survive, or the end of the
+/// session.
 class SECUREMQTT_EXPORT Completion {
 public:
     /// An operation that already succeeded (nothing to wait for).
@@ -118,11 +121,14 @@ public:
     Outcome wait() const;
     /// Waits at most `timeout`; nothing if the outcome is not known by then.
     std::optional<Outcome> wait_for(std::chrono::milliseconds timeout) const;
-    /// Calls `callback` once with the outcome: on the thread that completes the operation (the
-    /// MQTT client's, where message handlers run: do not block there, and do not wait on a
-    /// Completion there), or at once on this thread if it is already done. Callbacks added to
-    /// one operation run in the order added. An exception from a callback is caught and
-    /// ignored.
+    /// Calls `callback` once with the outcome, on the thread that completes the operation, or at
+    /// once on this thread if it is already done. That is usually the MQTT client's thread,
+    /// where message handlers run; but an operation the session's end, disconnect(), reload()
+    /// or a reconnection completes is completed on that thread, with the session's locks held.
+    /// So in a callback: do not block, do not wait on a Completion, and call neither connect(),
+    /// disconnect(), reload(), flush() nor the blocking subscribe()/unsubscribe() (use the
+    /// _async forms); publish() and stats() are fine. Callbacks added before the outcome run in
+    /// the order added. An exception from a callback is caught and ignored.
     void then(std::function<void(const Outcome&)> callback) const;
 
 private:

@@ -214,8 +214,9 @@ public:
     /// an ACL refusal), `connection_lost`, `session_closed`. A publish the connection broke
     /// under and that goes out again on a new connection completes once, with the outcome of
     /// that copy. Ignoring the Completion is fine: failures are also counted in stats() and
-    /// logged. Throws SigningError (no key, topic out of scope) or ConnectionError (buffer_full:
-    /// never handed over).
+    /// logged. A publish also carried over while a replaced connection still delivers it
+    /// completes with whichever copy the broker answers first. Throws SigningError (no key,
+    /// topic out of scope) or ConnectionError (buffer_full: never handed over).
     Completion publish(std::string_view topic, ByteView payload, int qos = 1, bool retain = false);
     /// Waits until every QoS >= 1 publish so far is acknowledged, including those waiting to
     /// be published again after a reconnect (stats().publishes_sent_again); false on timeout,
@@ -232,7 +233,9 @@ public:
     /// The subscription is remembered and restored after reconnects. Throws ConfigError for an
     /// invalid filter, ConnectionError when the broker refuses it (when connected).
     /// Blocks for the SUBACK when connected (at most connect_timeout); otherwise returns and
-    /// connect() subscribes, failing when the broker refuses the filter.
+    /// connect() subscribes, failing when the broker refuses the filter. A refused filter is
+    /// dropped (not restored at reconnections). Not from a handler or a Completion callback:
+    /// they run on the thread that would deliver the SUBACK (use subscribe_async there).
     void subscribe(const std::string& filter, int qos, Handler handler);
     /// As subscribe(), without blocking: the Completion says what the broker answered (when
     /// not connected: at the next connection) -- success with the granted QoS as the reason
@@ -242,7 +245,9 @@ public:
     /// Removes the subscription and, when connected, waits for the broker's UNSUBACK (at most
     /// connect_timeout; ConnectionError when it does not come or refuses).
     void unsubscribe(const std::string& filter);
-    /// As unsubscribe(), without blocking. Not connected: nothing to tell the broker, done.
+    /// As unsubscribe(), without blocking. Not connected: done at once, as far as this session
+    /// goes; a broker keeping a persistent session (clean_session false) still has the
+    /// subscription and sends its messages after the next connect, counted as unrouted.
     Completion unsubscribe_async(const std::string& filter);
     /// Called with each message that failed verification (never delivered to handlers).
     void on_rejected(RejectHandler handler);

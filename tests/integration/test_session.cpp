@@ -10,15 +10,18 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <signal.h>
 #include <stdlib.h>
 
 using namespace securemqtt;
@@ -843,4 +846,55 @@ TEST_CASE("an event handler that throws is counted and logged; the session goes 
     CHECK(s.stats().handler_errors == 2);
     std::lock_guard<std::mutex> lock(log_mutex);
     CHECK(std::any_of(log.begin(), log.end(), [](const std::string& l) { return l.find("event handler threw: boom") != std::string::npos; }));
+}
+
+TEST_CASE("a subscription the broker refused is dropped: it does not fail the next connect()", "[session][integration][outcome]") {
+    BrokerFixture& checking = subscription_checking_broker();
+    SessionOptions o = options_for("device-1");
+    o.server_uri = checking.uri();
+    o.tls = checking.tls("device-1");
+    SecureSession s(o);
+    s.connect();
+    Inbox inbox;
+    CHECK_THROWS_AS(s.subscribe("devices/device-2/#", 1, inbox.handler()), ConnectionError);
+    s.disconnect();
+    CHECK_NOTHROW(s.connect());
+    CHECK(s.is_connected());
+}
+
+TEST_CASE("publishes a connection loss or the session's end cuts short complete as such, never as failed",
+          "[session][integration][outcome][fault]") {
+    Events events;
+    std::vector<Completion> completions;
+    {
+        SessionOptions o = options_for("device-1");
+        o.auto_reconnect = false;
+        SecureSession s(o);
+        s.on_event(events.handler());
+        s.connect();
+        // The broker frozen, so that none of these is answered, then killed: the loss finds
+        // them all in flight or queued.
+        const pid_t broker_pid = std::stoi(testutil::read_file((broker().dir / "mosquitto.pid").string()));
+        REQUIRE(::kill(broker_pid, SIGSTOP) == 0);
+        for (int i = 0; i < 2000; ++i) {
+            completions.push_back(s.publish("devices/device-1/outcome/loss", std::string(512, 'x'), 1));
+        }
+        REQUIRE(::kill(broker_pid, SIGKILL) == 0);
+        REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::connection_lost; }));
+        broker_command("stop");  // tidies up after the killed broker
+    }  // what the loss left pending ends with the session
+    broker_command("start");
+    std::map<OutcomeStatus, int> by_status;
+    for (const Completion& c : completions) {
+        const std::optional<Outcome> o = c.wait_for(std::chrono::seconds(0));
+        REQUIRE(o.has_value());  // every one completed, by the session's end at the latest
+        ++by_status[o->status];
+    }
+    INFO("success " << by_status[OutcomeStatus::success] << ", connection_lost " << by_status[OutcomeStatus::connection_lost]
+                    << ", session_closed " << by_status[OutcomeStatus::session_closed] << ", failed "
+                    << by_status[OutcomeStatus::failed]);
+    CHECK(by_status[OutcomeStatus::failed] == 0);
+    CHECK(by_status[OutcomeStatus::success] + by_status[OutcomeStatus::connection_lost] +
+              by_status[OutcomeStatus::session_closed] == 2000);
+    CHECK(by_status[OutcomeStatus::success] == 0);  // the broker answered none
 }
