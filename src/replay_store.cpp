@@ -13,8 +13,15 @@
 
 #include <sqlite3.h>
 
+#include <openssl/rand.h>
+
 #include <cstring>
+#include <random>
 #include <stdexcept>
+
+#if !defined(_WIN32)
+#include <unistd.h>
+#endif
 
 namespace securemqtt {
 
@@ -47,7 +54,7 @@ constexpr const char* schema =
     "CREATE TABLE IF NOT EXISTS securemqtt_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO securemqtt_meta VALUES ('format', 1);"
     "INSERT OR IGNORE INTO securemqtt_meta VALUES ('floor', -9223372036854775808);"
-    // The last generation of journal records the tables hold (format 2).
+    // The epoch whose journal records the tables take next (format 2): random, new at each fold.
     "INSERT OR IGNORE INTO securemqtt_meta VALUES ('journal', 0);"
     "CREATE TABLE IF NOT EXISTS securemqtt_keys (key_id BLOB PRIMARY KEY, watermark INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS securemqtt_streams (key_id BLOB NOT NULL, stream_id INTEGER NOT NULL,"
@@ -81,9 +88,6 @@ public:
             if (sqlite3_step(s.get()) == SQLITE_ROW) format = sqlite3_column_int64(s.get(), 0);
         }
         if (format != 1 && format != 2) fail("unknown store format " + std::to_string(format));
-        // Format 1 had no journal; its row was added above. A program that knows only format 1
-        // must not open a store whose newest state is in a journal it would not read.
-        if (format == 1) exec("UPDATE securemqtt_meta SET value = 2 WHERE name = 'format'");
         // A row only ever moves forward (last_used grows with every confirmation, across
         // restarts): taking a journal's records twice, or out of order, cannot roll it back.
         save_stream_ = prepare(
@@ -103,29 +107,40 @@ public:
         commit_ = prepare("COMMIT");
         rollback_ = prepare("ROLLBACK");
         set_journal_ = prepare("UPDATE securemqtt_meta SET value = ?1 WHERE name = 'journal'");
-        std::uint64_t folded = 0;
+        upgrade_ = prepare("UPDATE securemqtt_meta SET value = 2 WHERE name = 'format'");
         {
-            Stmt s = prepare("SELECT value FROM securemqtt_meta WHERE name = 'journal'");
-            if (sqlite3_step(s.get()) == SQLITE_ROW) folded = static_cast<std::uint64_t>(sqlite3_column_int64(s.get(), 0));
+            Stmt e = prepare("SELECT value FROM securemqtt_meta WHERE name = 'journal'");
+            if (sqlite3_step(e.get()) == SQLITE_ROW) epoch_ = static_cast<std::uint64_t>(sqlite3_column_int64(e.get(), 0));
         }
-        const std::string journal_path = path_ + "-recent";
-        try {
-            journal_ = detail::ReplayJournal::open(journal_path, detail::ReplayJournal::default_capacity);
-        } catch (const std::runtime_error& e) {
-            fail("journal '" + journal_path + "': " + e.what());
+        // Beside the database file as SQLite resolved it (a symbolic link's target), so that
+        // every name of the database finds the same journal; none for an in-memory database.
+        const char* resolved = sqlite3_db_filename(db_.get(), "main");
+        if (resolved != nullptr && *resolved != '\0') {
+            const std::string journal_path = std::string(resolved) + "-recent";
+            try {
+                journal_ = detail::ReplayJournal::open(journal_path, detail::ReplayJournal::default_capacity);
+            } catch (const std::runtime_error& e) {
+                fail("journal '" + journal_path + "': " + e.what());
+            }
         }
-        // Whatever the last process confirmed after its last fold (it may have been killed) goes
-        // into the tables now, so load() reads them alone.
-        generation_ = folded + 1;
-        if (!write([] { return true; }, true)) {
+#if !defined(_WIN32)
+        owner_ = getpid();
+#endif
+        // Whatever the last process wrote to the journal after its last fold (it may have been
+        // killed) goes into the tables now, so load() reads them alone. Format 1 had no
+        // journal: a program that knows only it must not open a store whose newest state may be
+        // in a journal it would not read.
+        const bool upgrade = format == 1;
+        if (!fold([&] { return !upgrade || step_once(upgrade_.get()); })) {
             fail(sqlite3_errcode(db_.get()) == SQLITE_BUSY ? "in use by another replay guard or process"
                                                            : sqlite3_errmsg(db_.get()));
         }
     }
 
     ~SqliteReplayStore() override {
-        // Leaves the database holding everything, the journal nothing the database lacks.
-        if (journal_) write([] { return true; }, true);
+        // Leaves the database holding everything, the journal nothing the database lacks. Not
+        // in a process forked from the owner: the owner's journal is not its to end.
+        if (journal_ && owned()) fold([] { return true; });
     }
 
     const std::string& location() const noexcept override { return path_; }
@@ -176,51 +191,22 @@ public:
     }
 
     bool save_stream(const StoredStream& st) noexcept override {
-        if (!journal_) return upsert(st);
-        if (journal_->append(generation_, st)) return true;
-        // Full: the tables take the journal (synced: docs/security.md, "power loss"), and it
-        // starts over. A record larger than the whole journal goes to the tables directly.
-        if (!write([] { return true; }, true)) return false;
-        return journal_->append(generation_, st) || write([&] { return upsert(st); });
+        return change([&] { return journal_->save_stream(epoch_, st); }, [&] { return upsert(st); });
     }
 
     bool erase_stream(std::string_view key_id, std::uint64_t stream_id, std::int64_t watermark_ms) noexcept override {
-        return write([&] {
-            sqlite3_stmt* d = delete_stream_.get();
-            Reset rd{d};
-            sqlite3_bind_blob(d, 1, key_id.data(), static_cast<int>(key_id.size()), SQLITE_STATIC);
-            sqlite3_bind_int64(d, 2, static_cast<sqlite3_int64>(stream_id));
-            if (sqlite3_step(d) != SQLITE_DONE) return false;
-            sqlite3_stmt* w = raise_watermark_.get();
-            Reset rw{w};
-            sqlite3_bind_blob(w, 1, key_id.data(), static_cast<int>(key_id.size()), SQLITE_STATIC);
-            sqlite3_bind_int64(w, 2, watermark_ms);
-            return sqlite3_step(w) == SQLITE_DONE;
-        });
+        return change([&] { return journal_->erase_stream(epoch_, key_id, stream_id, watermark_ms); },
+                      [&] { return delete_stream(key_id, stream_id) && raise_watermark(key_id, watermark_ms); });
     }
 
     bool erase_key(std::string_view key_id, std::int64_t floor_ms) noexcept override {
-        return write([&] {
-            for (sqlite3_stmt* d : {delete_key_streams_.get(), delete_key_.get()}) {
-                Reset r{d};
-                sqlite3_bind_blob(d, 1, key_id.data(), static_cast<int>(key_id.size()), SQLITE_STATIC);
-                if (sqlite3_step(d) != SQLITE_DONE) return false;
-            }
-            sqlite3_stmt* f = raise_floor_.get();
-            Reset r{f};
-            sqlite3_bind_int64(f, 1, floor_ms);
-            return sqlite3_step(f) == SQLITE_DONE;
-        });
+        return change([&] { return journal_->erase_key(epoch_, key_id, floor_ms); },
+                      [&] { return delete_key(key_id) && raise_floor(floor_ms); });
     }
 
     bool save_retained(std::string_view topic, std::int64_t timestamp_ms) noexcept override {
-        return write([&] {
-            sqlite3_stmt* s = save_retained_.get();
-            Reset reset{s};
-            sqlite3_bind_blob(s, 1, topic.data(), static_cast<int>(topic.size()), SQLITE_STATIC);
-            sqlite3_bind_int64(s, 2, timestamp_ms);
-            return sqlite3_step(s) == SQLITE_DONE;
-        });
+        return change([&] { return journal_->save_retained(epoch_, topic, timestamp_ms); },
+                      [&] { return raise_retained(topic, timestamp_ms); });
     }
 
 private:
@@ -234,6 +220,96 @@ private:
         sqlite3_bind_int64(s, 5, static_cast<sqlite3_int64>(st.last_used));
         sqlite3_bind_blob(s, 6, st.window.data(), static_cast<int>(st.window.size() * 8), SQLITE_STATIC);
         return sqlite3_step(s) == SQLITE_DONE;
+    }
+
+    bool delete_stream(std::string_view key_id, std::uint64_t stream_id) noexcept {
+        sqlite3_stmt* d = delete_stream_.get();
+        Reset r{d};
+        sqlite3_bind_blob(d, 1, key_id.data(), static_cast<int>(key_id.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(d, 2, static_cast<sqlite3_int64>(stream_id));
+        return sqlite3_step(d) == SQLITE_DONE;
+    }
+    bool raise_watermark(std::string_view key_id, std::int64_t watermark_ms) noexcept {
+        sqlite3_stmt* w = raise_watermark_.get();
+        Reset r{w};
+        sqlite3_bind_blob(w, 1, key_id.data(), static_cast<int>(key_id.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(w, 2, watermark_ms);
+        return sqlite3_step(w) == SQLITE_DONE;
+    }
+    bool delete_key(std::string_view key_id) noexcept {
+        for (sqlite3_stmt* d : {delete_key_streams_.get(), delete_key_.get()}) {
+            Reset r{d};
+            sqlite3_bind_blob(d, 1, key_id.data(), static_cast<int>(key_id.size()), SQLITE_STATIC);
+            if (sqlite3_step(d) != SQLITE_DONE) return false;
+        }
+        return true;
+    }
+    bool raise_floor(std::int64_t floor_ms) noexcept {
+        sqlite3_stmt* f = raise_floor_.get();
+        Reset r{f};
+        sqlite3_bind_int64(f, 1, floor_ms);
+        return sqlite3_step(f) == SQLITE_DONE;
+    }
+    bool raise_retained(std::string_view topic, std::int64_t timestamp_ms) noexcept {
+        sqlite3_stmt* t = save_retained_.get();
+        Reset r{t};
+        sqlite3_bind_blob(t, 1, topic.data(), static_cast<int>(topic.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(t, 2, timestamp_ms);
+        return sqlite3_step(t) == SQLITE_DONE;
+    }
+
+    // The journal's records of this epoch, applied in the order their digest gives.
+    bool apply(const detail::JournalDigest& d) noexcept {
+        for (const std::string& key : d.erased_keys) {
+            if (!delete_key(key)) return false;
+        }
+        for (const auto& [key, stream] : d.erased_streams) {
+            if (!delete_stream(key, stream)) return false;
+        }
+        for (const auto& [key, watermark] : d.watermarks) {
+            if (!raise_watermark(key, watermark)) return false;
+        }
+        if (d.floor_ms != INT64_MIN && !raise_floor(d.floor_ms)) return false;
+        for (const auto& [topic, timestamp] : d.retained) {
+            if (!raise_retained(topic, timestamp)) return false;
+        }
+        for (const auto& entry : d.streams) {
+            if (!upsert(entry.second)) return false;
+        }
+        return true;
+    }
+
+    bool owned() const noexcept {
+#if defined(_WIN32)
+        return true;
+#else
+        return getpid() == owner_;
+#endif
+    }
+
+    // One change: into the journal, which the tables take first when it is full; straight into
+    // the tables (its own transaction) without a journal, or for a record larger than the
+    // whole journal. A process forked from the owner changes nothing (counted as a failure).
+    template <typename Append, typename Direct>
+    bool change(Append append, Direct direct) noexcept {
+        if (!owned()) return false;
+        if (!journal_) return fold(direct, false);
+        if (append()) return true;
+        if (!fold([] { return true; })) return false;
+        return append() || fold(direct);
+    }
+
+    static std::uint64_t random_epoch() noexcept {
+        std::uint64_t epoch = 0;
+        if (RAND_bytes(reinterpret_cast<unsigned char*>(&epoch), sizeof epoch) != 1) {
+            try {
+                std::random_device device;
+                epoch = (std::uint64_t{device()} << 32) ^ device();
+            } catch (...) {
+                epoch = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&epoch)) * 0x9E3779B97F4A7C15ULL;
+            }
+        }
+        return epoch;
     }
 
     [[noreturn]] void fail(const std::string& cause) const {
@@ -282,33 +358,36 @@ private:
         return ok;
     }
 
-    // One transaction: the journal's records first (every change after them must apply after
-    // them), then `body`. Once it commits, the journal starts over under a new generation.
-    // `sync` commits with an fsync, for when the journal's records are about to be overwritten.
+    // One transaction: the journal's records of this epoch first (every change after them
+    // must apply after them), then `body`, and a new epoch. Synced when the journal is in play:
+    // its records are overwritten next, so the tables must hold them for good first. Once it
+    // commits, the journal starts over.
     template <typename Body>
-    bool write(Body body, bool sync = false) noexcept {
+    bool fold(Body body, bool sync = true) noexcept {
         if (sync) sqlite3_exec(db_.get(), "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
-        const bool ok = write_once(body);
+        const bool ok = fold_once(body);
         if (sync) sqlite3_exec(db_.get(), "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
         return ok;
     }
 
     template <typename Body>
-    bool write_once(Body& body) noexcept {
+    bool fold_once(Body& body) noexcept {
         if (!step_once(begin_.get())) return false;
         bool ok = true;
+        std::uint64_t next = epoch_;
         if (journal_) {
             try {
-                for (const StoredStream& st : journal_->newest(generation_)) ok = ok && upsert(st);
+                ok = apply(journal_->digest(epoch_));
             } catch (const std::bad_alloc&) {
                 ok = false;
             }
-            sqlite3_bind_int64(set_journal_.get(), 1, static_cast<sqlite3_int64>(generation_));
+            next = random_epoch();
+            sqlite3_bind_int64(set_journal_.get(), 1, static_cast<sqlite3_int64>(next));
             ok = ok && step_once(set_journal_.get());
         }
         if (ok && body() && step_once(commit_.get())) {
             if (journal_) {
-                ++generation_;
+                epoch_ = next;
                 journal_->restart();
             }
             return true;
@@ -320,9 +399,12 @@ private:
     std::string path_;
     Db db_;
     Stmt save_stream_, delete_stream_, raise_watermark_, delete_key_streams_, delete_key_, raise_floor_, save_retained_,
-        begin_, commit_, rollback_, set_journal_;
-    std::unique_ptr<detail::ReplayJournal> journal_;  // null: each confirmation is its own commit
-    std::uint64_t generation_ = 0;                    // of the records the journal takes now
+        begin_, commit_, rollback_, set_journal_, upgrade_;
+    std::unique_ptr<detail::ReplayJournal> journal_;  // null: each change is its own commit
+    std::uint64_t epoch_ = 0;                         // of the records the journal takes now
+#if !defined(_WIN32)
+    pid_t owner_ = 0;  // the process that opened the store
+#endif
 };
 
 }  // namespace

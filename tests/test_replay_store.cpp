@@ -82,6 +82,7 @@ void killed_after(const std::function<void()>& work) {
     }
     int status = 0;
     REQUIRE(waitpid(pid, &status, 0) == pid);
+    INFO("the child exited with " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1));
     REQUIRE(WIFSIGNALED(status));
     REQUIRE(WTERMSIG(status) == SIGKILL);
 }
@@ -402,4 +403,115 @@ TEST_CASE("after a clean close the database alone holds everything", "[replay_st
     REQUIRE(std::remove((file + "-recent").c_str()) == 0);
     ReplayGuard g(with_store(file));
     for (std::uint64_t c = 1; c <= 10; ++c) CHECK(g.admit(at(c), now) == RejectReason::replayed);
+}
+
+namespace {
+void copy_file(const std::string& from, const std::string& to) {
+    std::ifstream in(from, std::ios::binary);
+    std::ofstream out(to, std::ios::binary | std::ios::trunc);
+    out << in.rdbuf();
+}
+}  // namespace
+
+TEST_CASE("a journal left behind by a deleted database is not taken into a new one", "[replay_store]") {
+    TempDir dir;
+    const std::string file = dir.file("replay.db");
+    {
+        ReplayGuard g(with_store(file));
+        for (std::uint64_t c = 1; c <= 3; ++c) REQUIRE(handled(g, at(c)));
+    }
+    std::remove(file.c_str());
+    std::remove((file + "-wal").c_str());
+    {
+        ReplayGuard g(with_store(file));
+        REQUIRE(handled(g, at(10)));  // the old records behind this one must not roll it back
+    }
+    ReplayGuard g(with_store(file));
+    CHECK(g.admit(at(10), now) == RejectReason::replayed);
+}
+
+TEST_CASE("a power loss losing an unsynced commit cannot roll back a later confirmation", "[replay_store]") {
+    TempDir dir;
+    const std::string file = dir.file("replay.db");
+    const std::string snap = dir.file("snap.db");
+    killed_after([&] {
+        ReplayGuard g(with_store(file));
+        for (std::uint64_t c = 1; c <= 3; ++c) {
+            if (!handled(g, at(c))) _exit(3);
+        }
+        copy_file(file, snap);  // the database as the disk holds it
+        copy_file(file + "-wal", snap + "-wal");
+        if (!handled(g, retained_at("t", 2, now))) _exit(4);  // changes after the snapshot
+        for (std::uint64_t c = 4; c <= 6; ++c) {
+            if (!handled(g, at(c))) _exit(5);
+        }
+        die();  // "power loss": the journal written back, nothing newer of the database
+    });
+    copy_file(snap, file);
+    copy_file(snap + "-wal", file + "-wal");
+    {
+        ReplayGuard g(with_store(file));
+        REQUIRE(handled(g, at(10)));  // confirmed after the power loss
+    }
+    ReplayGuard g(with_store(file));
+    CHECK(g.admit(at(10), now) == RejectReason::replayed);
+}
+
+TEST_CASE("the journal lies beside the database as resolved: a symbolic link's name finds the same one", "[replay_store]") {
+    TempDir dir;
+    const std::string file = dir.file("replay.db");
+    const std::string link = dir.file("link.db");
+    REQUIRE(symlink(file.c_str(), link.c_str()) == 0);
+    killed_after([&] {
+        ReplayGuard g(with_store(link));
+        if (!handled(g, at(1))) _exit(3);
+        die();
+    });
+    ReplayGuard g(with_store(file));
+    CHECK(g.admit(at(1), now) == RejectReason::replayed);
+}
+
+TEST_CASE("evictions, forgotten keys and retained topics go through the journal and survive SIGKILL", "[replay_store]") {
+    const auto retained_by_c = [](std::uint64_t stream, std::int64_t ts = now - 100) {
+        StreamPosition p = retained_at("door/1", stream, ts);
+        p.key_id = "c";
+        return p;
+    };
+    TempDir dir;
+    const std::string file = dir.file("replay.db");
+    ReplayGuardOptions o;  // the store opened in the process that uses it
+    o.max_streams_per_key = 2;
+    o.max_keys = 2;
+    killed_after([&] {
+        o.store = open_replay_store(file);
+        ReplayGuard g(o);
+        if (!handled(g, at(1, 1, now - 3000))) _exit(10);
+        if (!handled(g, at(1, 2, now - 2500))) _exit(11);
+        if (!handled(g, at(1, 3, now - 2000))) _exit(12);  // evicts stream 1: watermark now - 3000
+        if (!handled(g, at(1, 1, now - 1500, "b"))) _exit(13);
+        if (!handled(g, at(1, 1, now - 1000, "c"))) _exit(14);  // forgets key "k": floor now - 2000
+        if (!handled(g, retained_by_c(8))) _exit(5);
+        if (g.store_failures() != 0) _exit(4);
+        die();
+    });
+    o.store = open_replay_store(file);
+    ReplayGuard g(o);
+    CHECK(g.admit(at(1, 1, now - 3000), now) == RejectReason::replayed);
+    CHECK(g.admit(at(1, 3, now - 2000), now) == RejectReason::replayed);
+    CHECK(g.admit(at(1, 4, now - 2000), now) == RejectReason::replayed);  // a new stream at the floor
+    CHECK(g.admit(at(1, 1, now - 1500, "b"), now) == RejectReason::replayed);
+    CHECK(g.admit(retained_by_c(9, now - 200), now) == RejectReason::replayed);  // older retained state
+    CHECK(admitted(g, at(1, 9, now)));
+}
+
+TEST_CASE("a sparse journal file is allocated in full before it is written through the mapping", "[replay_store]") {
+    TempDir dir;
+    const std::string file = dir.file("replay.db");
+    const std::string journal = file + "-recent";
+    { std::ofstream(journal).flush(); }
+    REQUIRE(truncate(journal.c_str(), 4 << 20) == 0);  // as a sparse copy would leave it
+    ReplayGuard g(with_store(file));
+    struct stat st {};
+    REQUIRE(stat(journal.c_str(), &st) == 0);
+    CHECK(static_cast<long long>(st.st_blocks) * 512 >= 4LL << 20);
 }
