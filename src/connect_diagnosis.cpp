@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "connect_diagnosis.hpp"
 
+#include <securemqtt/outcome.hpp>
+
 #include "openssl_util.hpp"
 #include "socket_options.hpp"
 
@@ -119,10 +121,22 @@ Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsO
                                    const std::string& cert_file, const std::string& key_file,
                                    const std::string& paho_message, int paho_code,
                                    std::chrono::milliseconds timeout) {
-    // CONNACK refusals: the TLS part worked, the broker said no.
-    if (paho_code == 4 || paho_code == 5 || paho_code == 0x86 || paho_code == 0x87) {
-        return {ConnectFailure::not_authorized, "the broker refused the connection: not authorised (CONNACK " +
-                                                    std::to_string(paho_code) + ")"};
+    // CONNACK refusals: the TLS part worked, the broker said no. MQTT 3.1.1's return codes 1-5,
+    // MQTT 5's reason codes from 0x80, each in its own words.
+    if (paho_code >= 1 && paho_code <= 5) {
+        static constexpr const char* words[] = {"", "unacceptable protocol version", "client identifier rejected",
+                                                "server unavailable", "bad user name or password", "not authorised"};
+        return {paho_code >= 4 ? ConnectFailure::not_authorized : ConnectFailure::other,
+                std::string("the broker refused the connection: ") + words[paho_code] + " (CONNACK " +
+                    std::to_string(paho_code) + ")"};
+    }
+    if (paho_code >= 0x80 && paho_code <= 0xA2) {
+        const auto code = static_cast<ReasonCode>(paho_code);
+        const bool refused_us = code == ReasonCode::bad_user_name_or_password || code == ReasonCode::not_authorized ||
+                                code == ReasonCode::banned || code == ReasonCode::bad_authentication_method;
+        return {refused_us ? ConnectFailure::not_authorized : ConnectFailure::other,
+                "the broker refused the connection: " + std::string(to_string(code)) + " (MQTT 5 reason code " +
+                    std::to_string(paho_code) + ")"};
     }
     const std::string& fallback_detail = paho_message;
 

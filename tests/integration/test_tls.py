@@ -263,6 +263,11 @@ class NotAuthorised(unittest.TestCase):
         out = publish(refusing, "device-1")
         self.assertEqual(out.returncode, 1)
         self.assertIn("not authorised (CONNACK 5) [not_authorized]", out.stderr)
+        # MQTT 5: the CONNACK's reason code, by name.
+        out = publish(refusing, "device-1", extra=["-V", "mqttv5"])
+        self.assertEqual(out.returncode, 1)
+        self.assertRegex(out.stderr, r"the broker refused the connection: (not_authorized|bad_user_name_or_password) "
+                                     r"\(MQTT 5 reason code 13[45]\) \[not_authorized\]")
 
 
 class Hostname(unittest.TestCase):
