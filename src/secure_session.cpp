@@ -28,6 +28,7 @@
 #include <thread>
 #include <utility>
 #include <map>
+#include <deque>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -45,6 +46,7 @@ struct Subscription {
     SecureSession::Handler handler;
     // subscribe_async() before connecting: completed by the SUBACK at the next connection.
     std::shared_ptr<detail::CompletionState> pending;
+    std::uint64_t id = 0;  // this subscription, not another of the same filter made later
 };
 using SubscriptionList = std::vector<Subscription>;
 
@@ -192,21 +194,68 @@ struct SecureSession::Impl {
     void renew_client_if_broken() noexcept;
     RejectHandler reject_handler;
     EventHandler event_handler;
-    void emit(const SessionEvent& event) noexcept {
-        EventHandler handler;
-        {
-            std::lock_guard<std::mutex> lock(mutex);
-            handler = event_handler;
-        }
-        if (!handler) return;
+    mqtt::token_ptr reconnect_token;  // the reconnection attempt's, for on_connected (under `mutex`)
+    // Events are queued and handed to the handler by one thread of the session's own, in the
+    // order queued: never with a lock held, never on Paho's thread, one at a time, so that a
+    // handler may call anything, connect() and disconnect() included.
+    std::mutex events_mutex;
+    std::condition_variable events_cv;
+    std::deque<SessionEvent> events;
+    bool events_stop = false;
+    std::thread event_thread;
+    void emit(SessionEvent event) noexcept {
         try {
-            handler(event);
-        } catch (const std::exception& e) {
-            handler_errors.fetch_add(1, std::memory_order_relaxed);
-            log(LogLevel::error, std::string("event handler threw: ") + e.what());
-        } catch (...) {
-            handler_errors.fetch_add(1, std::memory_order_relaxed);
-            log(LogLevel::error, "event handler threw");
+            {
+                std::lock_guard<std::mutex> lock(mutex);
+                if (!event_handler) return;
+            }
+            std::lock_guard<std::mutex> lock(events_mutex);
+            if (events_stop) return;
+            events.push_back(std::move(event));
+            if (!event_thread.joinable()) event_thread = std::thread([this] { deliver_events(); });
+        } catch (const std::exception&) {  // no memory, or no thread: the event is lost, said
+            log(LogLevel::error, "a lifecycle event could not be queued");
+            return;
+        }
+        events_cv.notify_one();
+    }
+    void deliver_events() noexcept {
+        std::unique_lock<std::mutex> lock(events_mutex);
+        for (;;) {
+            events_cv.wait(lock, [this] { return events_stop || !events.empty(); });
+            if (events.empty()) return;  // stopped, and all delivered
+            const SessionEvent event = std::move(events.front());
+            events.pop_front();
+            lock.unlock();
+            EventHandler handler;
+            {
+                std::lock_guard<std::mutex> guard(mutex);
+                handler = event_handler;
+            }
+            try {
+                if (handler) handler(event);
+            } catch (const std::exception& e) {
+                handler_errors.fetch_add(1, std::memory_order_relaxed);
+                log(LogLevel::error, std::string("event handler threw: ") + e.what());
+            } catch (...) {
+                handler_errors.fetch_add(1, std::memory_order_relaxed);
+                log(LogLevel::error, "event handler threw");
+            }
+            lock.lock();
+        }
+    }
+    // Delivers what is queued, then no more (the session is ending).
+    void stop_events() noexcept {
+        {
+            std::lock_guard<std::mutex> lock(events_mutex);
+            events_stop = true;
+        }
+        events_cv.notify_all();
+        if (!event_thread.joinable()) return;
+        if (event_thread.get_id() == std::this_thread::get_id()) {
+            event_thread.detach();  // the handler itself destroys the session
+        } else {
+            event_thread.join();
         }
     }
     std::set<std::string> unrouted_topics;  // those already logged
@@ -221,8 +270,14 @@ struct SecureSession::Impl {
     // session ends is completed as session_closed.
     std::mutex outcomes_mutex;
     std::unordered_map<const mqtt::message*, std::shared_ptr<detail::CompletionState>> publish_outcomes;
-    std::unordered_map<std::uintptr_t, std::shared_ptr<detail::CompletionState>> request_outcomes;
+    struct Request {
+        std::shared_ptr<detail::CompletionState> state;
+        std::uint64_t subscription = 0;  // Subscription::id, for a SUBSCRIBE
+        std::string filter;
+    };
+    std::unordered_map<std::uintptr_t, Request> request_outcomes;
     std::uintptr_t next_request = 1;
+    std::uint64_t next_subscription = 1;  // under `mutex`
     void complete_publish(const mqtt::message* msg, Outcome outcome) noexcept {
         std::shared_ptr<detail::CompletionState> state;
         {
@@ -238,22 +293,24 @@ struct SecureSession::Impl {
         std::lock_guard<std::mutex> lock(outcomes_mutex);
         publish_outcomes.erase(msg);
     }
-    std::uintptr_t track_request(std::shared_ptr<detail::CompletionState> state) {
+    std::uintptr_t track_request(std::shared_ptr<detail::CompletionState> state, std::uint64_t subscription = 0,
+                                 const std::string& filter = std::string()) {
         std::lock_guard<std::mutex> lock(outcomes_mutex);
         const std::uintptr_t id = next_request++;
-        request_outcomes.emplace(id, std::move(state));
+        request_outcomes.emplace(id, Request{std::move(state), subscription, filter});
         return id;
     }
+    // The request `id` stands for, no longer tracked; nothing when it is not (any more).
+    std::optional<Request> take_request(std::uintptr_t id) noexcept {
+        std::lock_guard<std::mutex> lock(outcomes_mutex);
+        const auto it = request_outcomes.find(id);
+        if (it == request_outcomes.end()) return std::nullopt;
+        std::optional<Request> request(std::move(it->second));
+        request_outcomes.erase(it);
+        return request;
+    }
     void complete_request(std::uintptr_t id, Outcome outcome) noexcept {
-        std::shared_ptr<detail::CompletionState> state;
-        {
-            std::lock_guard<std::mutex> lock(outcomes_mutex);
-            const auto it = request_outcomes.find(id);
-            if (it == request_outcomes.end()) return;
-            state = std::move(it->second);
-            request_outcomes.erase(it);
-        }
-        state->complete(std::move(outcome));
+        if (auto request = take_request(id)) request->state->complete(std::move(outcome));
     }
     // How an operation Paho failed with `code` ended: cut short by a loss (a clean session's
     // unanswered operations are discarded: MQTTASYNC_OPERATION_INCOMPLETE), or by the session's end.
@@ -263,22 +320,30 @@ struct SecureSession::Impl {
         }
         return still_publishing() ? OutcomeStatus::connection_lost : OutcomeStatus::session_closed;
     }
-    void forget_request(std::uintptr_t id) noexcept {
-        std::lock_guard<std::mutex> lock(outcomes_mutex);
-        request_outcomes.erase(id);
-    }
-    // A filter the broker refused is no longer a subscription: restoring it at every
-    // reconnection would only be refused again (and fail connect()).
-    void drop_refused(const std::string& filter) noexcept {
+    // A subscription the broker refused is no longer one: restoring it at every reconnection
+    // would only be refused again (and fail connect()). Only that subscription (`id`): one of
+    // the same filter made meanwhile stands.
+    void drop_refused(const std::string& filter, std::uint64_t id, const std::string& why) noexcept {
+        bool dropped = false;
         try {
             std::lock_guard<std::mutex> lock(mutex);
             auto next = std::make_shared<SubscriptionList>();
             for (const Subscription& sub : *subs) {
-                if (sub.filter != filter) next->push_back(sub);
+                if (sub.filter == filter && (id == 0 || sub.id == id)) {
+                    dropped = true;
+                } else {
+                    next->push_back(sub);
+                }
             }
-            subs = std::move(next);
+            if (dropped) subs = std::move(next);
         } catch (const std::exception&) {  // out of memory: it stays, refused again later
         }
+        if (dropped) log(LogLevel::error, "subscribe '" + filter + "' " + why + "; the subscription is dropped");
+    }
+    // Completes, as superseded, what an entry replaced or removed before its SUBACK still waited
+    // for (call outside `mutex`).
+    static void supersede(std::vector<std::shared_ptr<detail::CompletionState>>& pending, const char* why) noexcept {
+        for (auto& state : pending) state->complete(Outcome{OutcomeStatus::failed, ReasonCode::success, why});
     }
     void close_outcomes() noexcept {
         std::vector<std::shared_ptr<detail::CompletionState>> left;
@@ -293,7 +358,7 @@ struct SecureSession::Impl {
             try {
                 left.reserve(left.size() + publish_outcomes.size() + request_outcomes.size());
                 for (auto& entry : publish_outcomes) left.push_back(std::move(entry.second));
-                for (auto& entry : request_outcomes) left.push_back(std::move(entry.second));
+                for (auto& entry : request_outcomes) left.push_back(std::move(entry.second.state));
             } catch (const std::bad_alloc&) {
             }
             publish_outcomes.clear();
@@ -310,7 +375,7 @@ struct SecureSession::Impl {
     } request_listener{*this};
     // Sends SUBSCRIBE for `sub` on `client`, its outcome to `state` (may be null).
     mqtt::token_ptr send_subscribe(mqtt::async_client& client, const std::string& filter, int qos,
-                                   const std::shared_ptr<detail::CompletionState>& state);
+                                   const std::shared_ptr<detail::CompletionState>& state, std::uint64_t subscription);
 
     // Counts and names publishes that end in failure (an MQTT 5 refusal, a lost connection the
     // message could not survive), and publishes again those whose outcome Paho left unknown;
@@ -504,8 +569,8 @@ void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
 }
 
 void SecureSession::Impl::RequestListener::on_success(const mqtt::token& tok) {
-    const auto id = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
-    if (id == 0) return;
+    std::optional<Request> request = session.take_request(reinterpret_cast<std::uintptr_t>(tok.get_user_context()));
+    if (!request) return;
     Outcome outcome;
     try {
         // A SUBACK's codes: the granted QoS, or a failure (0x80 under MQTT 3.1.1, an MQTT 5
@@ -531,15 +596,15 @@ void SecureSession::Impl::RequestListener::on_success(const mqtt::token& tok) {
     } catch (const std::exception& e) {
         outcome = Outcome{OutcomeStatus::failed, ReasonCode::success, e.what()};
     }
-    if (outcome.status == OutcomeStatus::refused && tok.get_type() == mqtt::token::Type::SUBSCRIBE) {
-        session.drop_refused(tok.get_topics() && !tok.get_topics()->empty() ? (*tok.get_topics())[0] : std::string());
+    if (outcome.status == OutcomeStatus::refused && request->subscription != 0) {
+        session.drop_refused(request->filter, request->subscription, outcome.detail);
     }
-    session.complete_request(id, std::move(outcome));
+    request->state->complete(std::move(outcome));
 }
 
 void SecureSession::Impl::RequestListener::on_failure(const mqtt::token& tok) {
-    const auto id = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
-    if (id == 0) return;
+    std::optional<Request> request = session.take_request(reinterpret_cast<std::uintptr_t>(tok.get_user_context()));
+    if (!request) return;
     const int reason = tok.get_reason_code();
     const int code = tok.get_return_code();
     Outcome outcome;
@@ -552,28 +617,26 @@ void SecureSession::Impl::RequestListener::on_failure(const mqtt::token& tok) {
                           "refused by the broker: SUBACK failure (MQTT 3.1.1 code 128)"};
     }
     if (outcome.status == OutcomeStatus::refused) {
-        if (tok.get_type() == mqtt::token::Type::SUBSCRIBE) {
-            session.drop_refused(tok.get_topics() && !tok.get_topics()->empty() ? (*tok.get_topics())[0] : std::string());
-        }
+        if (request->subscription != 0) session.drop_refused(request->filter, request->subscription, outcome.detail);
     } else {
         const OutcomeStatus status = session.loss_status(code);
-        if (status != OutcomeStatus::failed && tok.get_type() == mqtt::token::Type::SUBSCRIBE &&
-            session.still_publishing()) {
-            // Cut short by a loss: the subscription stays, and the next connection's SUBACK
-            // completes it (restore_subscriptions).
-            session.forget_request(id);
+        if (status == OutcomeStatus::connection_lost && request->subscription != 0 && session.options.auto_reconnect) {
+            // Cut short by a loss: the subscription stays, the session reconnects, and that
+            // connection's SUBACK completes it (restore_subscriptions; or the subscription's
+            // replacement or removal, or the session's end, does).
             return;
         }
         outcome = Outcome{status, ReasonCode::success,
                           "failed: " + mqtt::exception::error_str(code) + " (Paho return code " + std::to_string(code) + ")"};
     }
-    session.complete_request(id, std::move(outcome));
+    request->state->complete(std::move(outcome));
 }
 
 mqtt::token_ptr SecureSession::Impl::send_subscribe(mqtt::async_client& client, const std::string& filter, int qos,
-                                                    const std::shared_ptr<detail::CompletionState>& state) {
+                                                    const std::shared_ptr<detail::CompletionState>& state,
+                                                    std::uint64_t subscription) {
     // Always through the listener, which drops a refused filter from the subscriptions.
-    const std::uintptr_t id = track_request(state ? state : detail::CompletionAccess::make().second);
+    const std::uintptr_t id = track_request(state ? state : detail::CompletionAccess::make().second, subscription, filter);
     try {
         return client.subscribe(filter, qos, reinterpret_cast<void*>(id), request_listener);
     } catch (...) {
@@ -593,7 +656,7 @@ std::vector<std::pair<std::string, mqtt::token_ptr>> SecureSession::Impl::restor
         // A subscribe_async() made while disconnected learns its outcome from this SUBACK.
         const auto pending = s.pending && !s.pending->finished() ? s.pending : nullptr;
         try {
-            acks.emplace_back(s.filter, send_subscribe(client, s.filter, s.qos, pending));
+            acks.emplace_back(s.filter, send_subscribe(client, s.filter, s.qos, pending, s.id));
         } catch (const std::exception& e) {
             log(LogLevel::error, "subscribing '" + s.filter + "' failed: " + e.what());
             if (pending) pending->complete(Outcome{OutcomeStatus::failed, ReasonCode::success,
@@ -747,6 +810,20 @@ void SecureSession::Impl::on_connected(const std::string& cause) noexcept {
     }
     reconnects.fetch_add(1, std::memory_order_relaxed);
     log(LogLevel::info, "reconnected to " + options.server_uri + (cause.empty() ? "" : " (" + cause + ")"));
+    // Reported from here, Paho's thread, which also reports the next loss: in that order.
+    SessionEvent event;
+    event.type = SessionEventType::connected;
+    event.reconnect = true;
+    try {
+        mqtt::token_ptr token;
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            token.swap(reconnect_token);
+        }
+        if (token) event.session_present = token->get_connect_response().is_session_present();
+    } catch (const std::exception&) {
+    }
+    emit(std::move(event));
     // A broker that kept our session also kept the subscriptions; subscribing again is
     // harmless, and needed when it did not (Paho does not restore them).
     if (const auto client = current()) (void)restore_subscriptions(*client);  // null while the session ends
@@ -836,6 +913,10 @@ void SecureSession::Impl::reconnect_loop() noexcept {
                     starting.detail = last_failure;
                     emit(starting);
                     const mqtt::token_ptr token = client->connect(make_connect_options());
+                    {
+                        std::lock_guard<std::mutex> guard(mutex);
+                        reconnect_token = token;  // on_connected reports the connection with it
+                    }
                     done = token->wait_for(options.connect_timeout);
                     if (!done) {
                         client->disconnect()->wait_for(std::chrono::milliseconds(500));
@@ -844,11 +925,6 @@ void SecureSession::Impl::reconnect_loop() noexcept {
                                                    " got no answer; next in " + std::to_string(next.count()) + " s");
                     } else {
                         last_failure.clear();
-                        SessionEvent connected;
-                        connected.type = SessionEventType::connected;
-                        connected.reconnect = true;
-                        connected.session_present = token->get_connect_response().is_session_present();
-                        emit(connected);
                     }
                 }
             } catch (const std::exception& e) {
@@ -865,6 +941,7 @@ void SecureSession::Impl::reconnect_loop() noexcept {
             if (done && losses_seen == losses_before) reconnect_wanted = false;
             if (done && losses_seen != losses_before) {
                 delay = options.reconnect_min;
+                attempt = 0;  // a new loss: its attempts count from 1
                 continue;
             }
             delay = next;
@@ -1030,8 +1107,14 @@ std::shared_ptr<mqtt::async_client> SecureSession::Impl::make_client(std::size_t
     auto c = std::make_shared<mqtt::async_client>(paho_uri, client_id, create, nullptr);
     c->set_message_callback([this](mqtt::const_message_ptr msg) { on_message(msg); });
     c->set_connected_handler([this](const std::string& cause) { on_connected(cause); });
-    c->set_connection_lost_handler([this](const std::string& cause) { on_connection_lost(cause); });
-    c->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode code) {
+    // A client replaced on purpose (reload(), a broken one) may still lose its connection or be
+    // told to go: not the session's loss.
+    mqtt::async_client* const raw = c.get();
+    c->set_connection_lost_handler([this, raw](const std::string& cause) {
+        if (current().get() == raw) on_connection_lost(cause);
+    });
+    c->set_disconnected_handler([this, raw](const mqtt::properties&, mqtt::ReasonCode code) {
+        if (current().get() != raw) return;
         // An MQTT 5 DISCONNECT from the broker, with its reason.
         SessionEvent event;
         event.type = SessionEventType::disconnected;
@@ -1049,6 +1132,7 @@ std::shared_ptr<mqtt::async_client> SecureSession::Impl::make_client(std::size_t
 }
 
 SecureSession::~SecureSession() {
+    impl_->stop_events();  // what happened before is delivered; nothing after
     impl_->stop_reconnecting();
     impl_->drop_queued_again();
     try {
@@ -1128,7 +1212,7 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client, bool strict
             }
         }
         if (why.empty()) continue;
-        drop_refused(filter);
+        drop_refused(filter, 0, "refused by the broker: " + why);
         log(LogLevel::error, "subscribe '" + filter + "' refused by the broker: " + why);
         if (refused.empty()) refused = "subscribe '" + filter + "' refused by the broker: " + why;
     }
@@ -1139,6 +1223,12 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client, bool strict
         }
         throw ConnectionError("connect to " + options.server_uri + ": " + refused, ConnectFailure::not_authorized);
     }
+    // Lost while subscribing: connect() did not get what it promises (reconnection, if on, is
+    // under way already).
+    if (!client.is_connected()) {
+        throw ConnectionError("connect to " + options.server_uri + ": the connection was lost while subscribing",
+                              ConnectFailure::other);
+    }
     SessionEvent event;
     event.type = SessionEventType::connected;
     event.reconnect = false;
@@ -1146,7 +1236,7 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client, bool strict
         event.session_present = token->get_connect_response().is_session_present();
     } catch (const std::exception&) {
     }
-    emit(event);
+    emit(std::move(event));
     log(LogLevel::info, "connected to " + options.server_uri + " as " + report.client_subject);
 }
 
@@ -1337,28 +1427,35 @@ Completion SecureSession::subscribe_async(const std::string& filter, int qos, Ha
     if (qos < 0 || qos > 2) throw ConfigError("subscribe: QoS must be 0, 1 or 2");
     if (!handler) throw ConfigError("subscribe: no handler for '" + filter + "'");
     auto [completion, state] = detail::CompletionAccess::make();
+    std::uint64_t id = 0;
+    std::vector<std::shared_ptr<detail::CompletionState>> superseded;
     {
         std::lock_guard<std::mutex> lock(s.mutex);
         auto next = std::make_shared<SubscriptionList>(*s.subs);
+        id = s.next_subscription++;
         bool replaced = false;
         for (Subscription& sub : *next) {
             if (sub.filter == filter) {
+                if (sub.pending) superseded.push_back(sub.pending);
                 sub = Subscription(filter, qos, std::move(handler));
-                sub.pending = state;
                 replaced = true;
                 break;
             }
         }
-        if (!replaced) {
-            next->emplace_back(filter, qos, std::move(handler));
-            next->back().pending = state;
+        if (!replaced) next->emplace_back(filter, qos, std::move(handler));
+        for (Subscription& sub : *next) {
+            if (sub.filter == filter) {
+                sub.pending = state;
+                sub.id = id;
+            }
         }
         s.subs = std::move(next);
     }
+    Impl::supersede(superseded, "replaced by a later subscribe of the same filter before the broker answered");
     const auto client = s.current();
     if (!client->is_connected()) return completion;  // the SUBACK at the next connection completes it
     try {
-        s.send_subscribe(*client, filter, qos, state);
+        s.send_subscribe(*client, filter, qos, state, id);
     } catch (const mqtt::exception& e) {
         state->complete(Outcome{OutcomeStatus::failed, ReasonCode::success,
                                 "subscribe '" + filter + "' failed: " + e.what()});
@@ -1381,14 +1478,20 @@ void SecureSession::subscribe(const std::string& filter, int qos, Handler handle
 
 Completion SecureSession::unsubscribe_async(const std::string& filter) {
     Impl& s = *impl_;
+    std::vector<std::shared_ptr<detail::CompletionState>> superseded;
     {
         std::lock_guard<std::mutex> lock(s.mutex);
         auto next = std::make_shared<SubscriptionList>();
         for (const Subscription& sub : *s.subs) {
-            if (sub.filter != filter) next->push_back(sub);
+            if (sub.filter != filter) {
+                next->push_back(sub);
+            } else if (sub.pending) {
+                superseded.push_back(sub.pending);
+            }
         }
         s.subs = std::move(next);
     }
+    Impl::supersede(superseded, "unsubscribed before the broker answered the subscribe");
     const auto client = s.current();
     if (!client->is_connected()) return Completion();  // nothing at the broker to remove now
     auto [completion, state] = detail::CompletionAccess::make();

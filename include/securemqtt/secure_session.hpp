@@ -76,7 +76,8 @@ enum class SessionEventType : std::uint8_t {
     /// why the previous attempt failed, for attempts after the first.
     reconnecting,
     /// The connection ended on purpose: disconnect() (by_broker false), or the broker sent an
-    /// MQTT 5 DISCONNECT with `reason` (by_broker true; a connection_lost event follows).
+    /// MQTT 5 DISCONNECT with `reason` (by_broker true; a connection_lost event follows). A
+    /// connection reload() replaces is not reported (the new one's connected is).
     disconnected,
 };
 
@@ -252,11 +253,13 @@ public:
     /// Called with each message that failed verification (never delivered to handlers).
     void on_rejected(RejectHandler handler);
     /// Called with each lifecycle event (set it before connect() to see the first connected).
-    /// Threads: on the MQTT client's thread (connection_lost, a broker's disconnected), the
-    /// session's reconnection thread (reconnecting, connected after a loss), or the thread
-    /// calling connect(), reload() or disconnect(); so events may come from several threads,
-    /// one after another in the order things happened for each connection. Do not block in it;
-    /// an exception it throws is counted in stats().handler_errors and logged.
+    /// Events are queued where they happen and delivered one at a time, in that order, on a
+    /// thread of the session's own (started at the first event): never with a lock of the
+    /// session held and never on the MQTT client's thread, so the handler may call any member
+    /// function, connect(), disconnect() and reload() included, and may block (later events
+    /// wait). It must not destroy the session. Events queued before the destructor starts are
+    /// delivered before it returns; none after (so none for the destructor's own disconnect).
+    /// An exception it throws is counted in stats().handler_errors and logged.
     void on_event(EventHandler handler);
 
     SessionStats stats() const;

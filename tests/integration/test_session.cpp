@@ -758,6 +758,7 @@ TEST_CASE("lifecycle events: connected, taken over by the broker, lost, reconnec
         SecureSession s(o);
         s.on_event(events.handler());
         s.connect();
+        REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::connected; }));
         {
             const auto first = events.all();
             REQUIRE(first.size() == 1);
@@ -776,6 +777,7 @@ TEST_CASE("lifecycle events: connected, taken over by the broker, lost, reconnec
         }
         REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::connected && e.reconnect; }));
         s.disconnect();
+        REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::disconnected && !e.by_broker; }));
         const auto seen = events.all();
         std::vector<SessionEventType> types;
         std::string trace;
@@ -821,6 +823,7 @@ TEST_CASE("an MQTT 5 DISCONNECT from the broker is an event with its reason", "[
     REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::disconnected; }));
     REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::connected && e.reconnect; }));
     s.disconnect();
+    REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::disconnected && !e.by_broker; }));
     const auto seen = events.all();
     const auto by_broker = std::find_if(seen.begin(), seen.end(), [](const SessionEvent& e) {
         return e.type == SessionEventType::disconnected;
@@ -838,11 +841,20 @@ TEST_CASE("an MQTT 5 DISCONNECT from the broker is an event with its reason", "[
 TEST_CASE("an event handler that throws is counted and logged; the session goes on", "[session][integration][events]") {
     std::vector<std::string> log;
     std::mutex log_mutex;
+    std::atomic<int> calls{0};
     SecureSession s(options_for("device-1", &log, &log_mutex));
-    s.on_event([](const SessionEvent&) { throw std::runtime_error("boom"); });
+    s.on_event([&calls](const SessionEvent&) {
+        ++calls;
+        throw std::runtime_error("boom");
+    });
     s.connect();
     CHECK(s.is_connected());
     s.disconnect();
+    for (int spins = 0; spins < 3000 && calls < 2; ++spins) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(calls == 2);  // connected, disconnected: the first exception stopped nothing
+    for (int spins = 0; spins < 3000 && s.stats().handler_errors < 2; ++spins) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     CHECK(s.stats().handler_errors == 2);
     std::lock_guard<std::mutex> lock(log_mutex);
     CHECK(std::any_of(log.begin(), log.end(), [](const std::string& l) { return l.find("event handler threw: boom") != std::string::npos; }));
@@ -897,4 +909,31 @@ TEST_CASE("publishes a connection loss or the session's end cuts short complete 
     CHECK(by_status[OutcomeStatus::success] + by_status[OutcomeStatus::connection_lost] +
               by_status[OutcomeStatus::session_closed] == 2000);
     CHECK(by_status[OutcomeStatus::success] == 0);  // the broker answered none
+}
+
+TEST_CASE("an event handler may call connect() and disconnect(): events come from the session's own thread",
+          "[session][integration][events]") {
+    // Declared before the session, so that they outlive its event thread.
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<SessionEventType> seen;
+    int connections = 0;
+    SessionOptions o = options_for("device-1");
+    SecureSession s(o);
+    s.on_event([&](const SessionEvent& e) {
+        {
+            std::lock_guard<std::mutex> lock(m);
+            seen.push_back(e.type);
+        }
+        // Once connected, disconnect from inside the handler; once disconnected the first
+        // time, connect again, from inside the handler too.
+        if (e.type == SessionEventType::connected && ++connections <= 2) s.disconnect();
+        if (e.type == SessionEventType::disconnected && connections == 1) s.connect();
+        cv.notify_all();
+    });
+    s.connect();
+    std::unique_lock<std::mutex> lock(m);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return seen.size() >= 4; }));
+    CHECK(seen == std::vector<SessionEventType>{SessionEventType::connected, SessionEventType::disconnected,
+                                                SessionEventType::connected, SessionEventType::disconnected});
 }
