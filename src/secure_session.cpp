@@ -194,7 +194,12 @@ struct SecureSession::Impl {
     void renew_client_if_broken() noexcept;
     RejectHandler reject_handler;
     EventHandler event_handler;
-    mqtt::token_ptr reconnect_token;  // the reconnection attempt's, for on_connected (under `mutex`)
+    // The reconnection attempt's connect token, for on_connected to read session-present from.
+    // Paho may call on_connected before the loop has stored it: it waits for it (briefly).
+    std::mutex reconnect_token_mutex;
+    std::condition_variable reconnect_token_cv;
+    mqtt::token_ptr reconnect_token;
+    bool reconnect_token_expected = false;
     // Events are queued and handed to the handler by one thread of the session's own, in the
     // order queued: never with a lock held, never on Paho's thread, one at a time, so that a
     // handler may call anything, connect() and disconnect() included.
@@ -817,8 +822,11 @@ void SecureSession::Impl::on_connected(const std::string& cause) noexcept {
     try {
         mqtt::token_ptr token;
         {
-            std::lock_guard<std::mutex> lock(mutex);
+            std::unique_lock<std::mutex> lock(reconnect_token_mutex);
+            reconnect_token_cv.wait_for(lock, std::chrono::seconds(1),
+                                        [this] { return reconnect_token || !reconnect_token_expected; });
             token.swap(reconnect_token);
+            reconnect_token_expected = false;
         }
         if (token) event.session_present = token->get_connect_response().is_session_present();
     } catch (const std::exception&) {
@@ -912,11 +920,17 @@ void SecureSession::Impl::reconnect_loop() noexcept {
                     starting.delay = delay;
                     starting.detail = last_failure;
                     emit(starting);
+                    {
+                        std::lock_guard<std::mutex> guard(reconnect_token_mutex);
+                        reconnect_token.reset();
+                        reconnect_token_expected = true;
+                    }
                     const mqtt::token_ptr token = client->connect(make_connect_options());
                     {
-                        std::lock_guard<std::mutex> guard(mutex);
-                        reconnect_token = token;  // on_connected reports the connection with it
+                        std::lock_guard<std::mutex> guard(reconnect_token_mutex);
+                        if (reconnect_token_expected) reconnect_token = token;  // for on_connected
                     }
+                    reconnect_token_cv.notify_all();
                     done = token->wait_for(options.connect_timeout);
                     if (!done) {
                         client->disconnect()->wait_for(std::chrono::milliseconds(500));
