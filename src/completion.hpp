@@ -15,6 +15,7 @@ struct Completion::State {
     std::condition_variable cv;
     std::optional<Outcome> outcome;
     std::vector<std::function<void(const Outcome&)>> callbacks;
+    bool running = false;  // complete() is running the callbacks: later ones queue behind them
 
     /// Sets the outcome and runs the callbacks, the first time only; false after that.
     bool complete(Outcome result) noexcept;

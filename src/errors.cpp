@@ -8,6 +8,10 @@ ConfigError::ConfigError(const std::string& message) : Error(message) {}
 TlsError::TlsError(const std::string& message) : Error(message) {}
 ConnectionError::ConnectionError(const std::string& message, ConnectFailure reason, int paho_code)
     : Error(message), reason_(reason), paho_code_(paho_code) {}
+PublishError::PublishError(const std::string& message, OutcomeStatus status, int paho_code)
+    : ConnectionError(message, status == OutcomeStatus::buffer_full ? ConnectFailure::buffer_full : ConnectFailure::other,
+                      paho_code),
+      status_(status) {}
 SigningError::SigningError(const std::string& message) : Error(message) {}
 
 std::string_view to_string(RejectReason reason) noexcept {

@@ -75,16 +75,26 @@ bool Completion::State::complete(Outcome result) noexcept {
         if (outcome) return false;
         outcome = std::move(result);
         run.swap(callbacks);
+        running = true;
         final_outcome = &*outcome;  // never changes again
     }
     cv.notify_all();
-    for (auto& callback : run) {
-        try {
-            callback(*final_outcome);
-        } catch (...) {  // documented: ignored
+    // Callbacks added meanwhile (then() from another thread) run after these, here.
+    for (;;) {
+        for (auto& callback : run) {
+            try {
+                callback(*final_outcome);
+            } catch (...) {  // documented: ignored
+            }
         }
+        run.clear();
+        std::lock_guard<std::mutex> lock(mutex);
+        if (callbacks.empty()) {
+            running = false;
+            return true;
+        }
+        run.swap(callbacks);
     }
-    return true;
 }
 
 Completion::Completion() : Completion(detail::CompletionAccess::finished(Outcome{})) {}
@@ -122,7 +132,7 @@ void Completion::then(std::function<void(const Outcome&)> callback) const {
     }
     {
         std::lock_guard<std::mutex> lock(state_->mutex);
-        if (!state_->outcome) {
+        if (!state_->outcome || state_->running) {
             state_->callbacks.push_back(std::move(callback));
             return;
         }

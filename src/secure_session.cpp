@@ -1391,11 +1391,11 @@ Completion SecureSession::publish(std::string_view topic, ByteView payload, int 
         s.publish_failures.fetch_add(1, std::memory_order_relaxed);
         const int code = e.get_return_code();
         if (code == MQTTASYNC_MAX_BUFFERED_MESSAGES) {
-            throw ConnectionError("publish to '" + std::string(topic) + "': offline buffer full (" +
-                                      std::to_string(s.options.offline_buffer) + " messages)",
-                                  ConnectFailure::buffer_full, code);
+            throw PublishError("publish to '" + std::string(topic) + "': offline buffer full (" +
+                                   std::to_string(s.options.offline_buffer) + " messages)",
+                               OutcomeStatus::buffer_full, code);
         }
-        throw ConnectionError("publish to '" + std::string(topic) + "' failed: " + e.what(), ConnectFailure::other, code);
+        throw PublishError("publish to '" + std::string(topic) + "' failed: " + e.what(), OutcomeStatus::failed, code);
     }
 }
 

@@ -51,3 +51,18 @@ TEST_CASE("a default completion is a success already, and so is a moved-from one
     state->complete(Outcome{OutcomeStatus::failed, ReasonCode::success, "x"});
     CHECK(moved_to.wait().status == OutcomeStatus::failed);
 }
+
+TEST_CASE("a callback added while the outcome's callbacks run queues behind them", "[outcome]") {
+    auto [completion, state] = detail::CompletionAccess::make();
+    std::vector<int> order;
+    const Completion c = completion;
+    completion.then([&order, c](const Outcome&) {
+        order.push_back(1);
+        c.then([&order](const Outcome&) { order.push_back(3); });  // added while 1 and 2 run
+    });
+    completion.then([&order](const Outcome&) { order.push_back(2); });
+    CHECK(state->complete(Outcome{}));
+    CHECK(order == std::vector<int>{1, 2, 3});
+    completion.then([&order](const Outcome&) { order.push_back(4); });  // after: at once
+    CHECK(order == std::vector<int>{1, 2, 3, 4});
+}

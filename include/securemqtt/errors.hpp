@@ -4,6 +4,7 @@
 #pragma once
 
 #include <securemqtt/export.hpp>
+#include <securemqtt/outcome.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -43,7 +44,9 @@ enum class ConnectFailure : std::uint8_t {
     not_authorized,           ///< the broker refused the MQTT connection (CONNACK)
     network_unreachable,      ///< no TCP connection: refused, unreachable, name not resolved
     timeout,                  ///< no answer within the connect timeout
-    buffer_full,              ///< a publish found the offline buffer full
+    /// A publish found the offline buffer full. Not a connect failure: kept for code written
+    /// before PublishError, which says it as PublishError::status() == buffer_full.
+    buffer_full,
     other,
 };
 
@@ -65,6 +68,18 @@ public:
 private:
     ConnectFailure reason_;
     int paho_code_;
+};
+
+/// publish() could not hand the message over (nothing to wait on): status() says why --
+/// buffer_full (the offline buffer is full) or failed. Also a ConnectionError, whose reason() is
+/// ConnectFailure::buffer_full or other, for code written before it.
+class SECUREMQTT_EXPORT PublishError : public ConnectionError {
+public:
+    PublishError(const std::string& message, OutcomeStatus status, int paho_code = 0);
+    OutcomeStatus status() const noexcept { return status_; }
+
+private:
+    OutcomeStatus status_;
 };
 
 /// Signing was refused: no signing key, the key is outside its validity window or scope, or

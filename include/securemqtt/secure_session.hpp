@@ -131,7 +131,8 @@ struct SessionOptions {
     std::chrono::seconds reconnect_min{1};
     std::chrono::seconds reconnect_max{30};
     /// Publishes held while disconnected (and queued beyond the in-flight window). When full,
-    /// publish() throws ConnectionError(buffer_full) and counts the message: never a silent drop.
+    /// publish() throws PublishError (status() buffer_full) and counts the message: never a
+    /// silent drop.
     int offline_buffer = 10000;
     /// QoS >= 1 messages in flight at once (awaiting PUBACK/PUBCOMP).
     int max_inflight = 1024;
@@ -217,7 +218,7 @@ public:
     /// that copy. Ignoring the Completion is fine: failures are also counted in stats() and
     /// logged. A publish also carried over while a replaced connection still delivers it
     /// completes with whichever copy the broker answers first. Throws SigningError (no key,
-    /// topic out of scope) or ConnectionError (buffer_full: never handed over).
+    /// topic out of scope) or PublishError (status() buffer_full: never handed over).
     Completion publish(std::string_view topic, ByteView payload, int qos = 1, bool retain = false);
     /// Waits until every QoS >= 1 publish so far is acknowledged, including those waiting to
     /// be published again after a reconnect (stats().publishes_sent_again); false on timeout,
