@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Names of the public enums that have no module of their own to live in.
 #include <securemqtt/log.hpp>
+#include <securemqtt/properties.hpp>
 #include <securemqtt/replay_guard.hpp>
 #include <securemqtt/replay_store.hpp>
 #include <securemqtt/secure_session.hpp>
@@ -30,6 +31,14 @@ std::string_view to_string(TlsVersion version) noexcept {
     switch (version) {
         case TlsVersion::tls1_2: return "tlsv1.2";
         case TlsVersion::tls1_3: return "tlsv1.3";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(PayloadFormat format) noexcept {
+    switch (format) {
+        case PayloadFormat::unspecified: return "unspecified";
+        case PayloadFormat::utf8: return "utf8";
     }
     return "unknown";
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <securemqtt/envelope.hpp>
+#include <securemqtt/properties.hpp>
 
 #include "byte_order.hpp"
 
@@ -86,11 +87,15 @@ DecodeResult decode_envelope(ByteView in, std::size_t max_size) noexcept {
 
     env.header_bytes = in.subview(0, header_size);
     env.payload = in.subview(header_size, payload_size);
+    if ((env.header.flags & envelope_flag_utf8) != 0 && !is_well_formed_utf8(env.payload)) {
+        return RejectReason::malformed;
+    }
     env.tag = in.subview(header_size + payload_size, envelope_tag_size);
     return env;
 }
 
-std::vector<std::uint8_t> envelope_mac_input(ByteView header_bytes, std::string_view topic, ByteView payload) {
+std::vector<std::uint8_t> envelope_mac_input(ByteView header_bytes, std::string_view topic, ByteView payload,
+                                             ByteView props) {
     std::vector<std::uint8_t> out;
     out.reserve(16 + envelope_mac_label.size() + header_bytes.size() + topic.size() + payload.size());
     const auto append = [&out](ByteView part) {
@@ -103,6 +108,7 @@ std::vector<std::uint8_t> envelope_mac_input(ByteView header_bytes, std::string_
     append(header_bytes);
     append(topic);
     append(payload);
+    if (header_bytes.size() > 4 && (header_bytes[4] & envelope_flag_properties) != 0) append(props);
     return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include <securemqtt/envelope.hpp>
 #include <securemqtt/errors.hpp>
+#include <securemqtt/properties.hpp>
 #include <securemqtt/topic.hpp>
 
 #include <openssl/rand.h>
@@ -51,7 +52,8 @@ std::uint64_t Signer::take_counter() {
 }
 
 template <typename Buffer>
-void Signer::sign_to(std::string_view topic, ByteView payload, Buffer& out, bool retain) {
+void Signer::sign_to(std::string_view topic, ByteView payload, Buffer& out, bool retain,
+                     const MessageProperties* properties) {
     if (!is_valid_topic_name(topic)) {
         throw SigningError("signer: '" + std::string(topic.substr(0, 256)) + "' is not a valid topic name");
     }
@@ -69,12 +71,31 @@ void Signer::sign_to(std::string_view topic, ByteView payload, Buffer& out, bool
         throw SigningError("signer: payload too large for an envelope");
     }
 
+    std::uint8_t flags = retain ? envelope_flag_retain : 0;
+    std::vector<std::uint8_t> props;
+    if (properties != nullptr) {
+        if (properties->payload_format == PayloadFormat::utf8) {
+            if (!is_well_formed_utf8(payload)) {
+                throw SigningError("signer: the payload is marked UTF-8 but is not well-formed UTF-8");
+            }
+            flags |= envelope_flag_utf8;
+        }
+        if (properties->has_covered()) {
+            flags |= envelope_flag_properties;
+            try {
+                encode_covered_properties(*properties, props);
+            } catch (const std::length_error& e) {
+                throw SigningError(std::string("signer: ") + e.what());
+            }
+        }
+    }
+
     EnvelopeHeader header;
     header.key_id = key->id;
     header.stream_id = stream_id_;
     header.counter = take_counter();
     header.timestamp_ms = now < 0 ? 0 : now;
-    header.flags = retain ? envelope_flag_retain : 0;
+    header.flags = flags;
 
     const std::size_t header_size = envelope_header_size(key->id.size());
     out.resize(envelope_size(key->id.size(), payload.size()));
@@ -83,7 +104,7 @@ void Signer::sign_to(std::string_view topic, ByteView payload, Buffer& out, bool
     if (!payload.empty()) std::memcpy(bytes + header_size, payload.data(), payload.size());
 
     detail::MacTag tag;
-    if (!detail::compute_envelope_mac(key->mac, ByteView(bytes, header_size), topic, payload, tag)) {
+    if (!detail::compute_envelope_mac(key->mac, ByteView(bytes, header_size), topic, payload, tag, props)) {
         out.clear();
         throw SigningError("signer: HMAC-SHA256 computation failed in OpenSSL");
     }
@@ -91,16 +112,33 @@ void Signer::sign_to(std::string_view topic, ByteView payload, Buffer& out, bool
 }
 
 void Signer::sign_into(std::string_view topic, ByteView payload, std::vector<std::uint8_t>& out, bool retain) {
-    sign_to(topic, payload, out, retain);
+    sign_to(topic, payload, out, retain, nullptr);
 }
 
 void Signer::sign_into(std::string_view topic, ByteView payload, std::string& out, bool retain) {
-    sign_to(topic, payload, out, retain);
+    sign_to(topic, payload, out, retain, nullptr);
+}
+
+void Signer::sign_into(std::string_view topic, ByteView payload, std::vector<std::uint8_t>& out, bool retain,
+                       const MessageProperties& properties) {
+    sign_to(topic, payload, out, retain, &properties);
+}
+
+void Signer::sign_into(std::string_view topic, ByteView payload, std::string& out, bool retain,
+                       const MessageProperties& properties) {
+    sign_to(topic, payload, out, retain, &properties);
 }
 
 std::vector<std::uint8_t> Signer::sign(std::string_view topic, ByteView payload, bool retain) {
     std::vector<std::uint8_t> out;
     sign_into(topic, payload, out, retain);
+    return out;
+}
+
+std::vector<std::uint8_t> Signer::sign(std::string_view topic, ByteView payload, bool retain,
+                                       const MessageProperties& properties) {
+    std::vector<std::uint8_t> out;
+    sign_into(topic, payload, out, retain, properties);
     return out;
 }
 

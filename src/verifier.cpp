@@ -32,7 +32,8 @@ Verifier::Verifier(std::shared_ptr<const Keyring> keyring, std::shared_ptr<Repla
 
 Verifier::~Verifier() = default;
 
-VerifyResult Verifier::verify(std::string_view topic, ByteView envelope, bool retained) const noexcept {
+VerifyResult Verifier::verify(std::string_view topic, ByteView envelope, bool retained,
+                              ByteView covered_properties) const noexcept {
     const DecodeResult decoded = decode_envelope(envelope, options_.max_envelope_size);
     if (!decoded) return decoded.reason();
     const DecodedEnvelope& env = decoded.envelope();
@@ -54,8 +55,12 @@ VerifyResult Verifier::verify(std::string_view topic, ByteView envelope, bool re
     if (!key->valid_at(now)) return RejectReason::key_not_valid;
     if (!key->allows_topic(topic)) return RejectReason::key_not_allowed_for_topic;
 
+    const bool properties_signed = (env.header.flags & envelope_flag_properties) != 0;
+    // Without flag bit 1 the signed properties are "none": any that arrived were added on the way.
+    if (!properties_signed && !covered_properties.empty()) return RejectReason::bad_mac;
     detail::MacTag expected;
-    if (!detail::compute_envelope_mac(key->mac, env.header_bytes, topic, env.payload, expected) ||
+    if (!detail::compute_envelope_mac(key->mac, env.header_bytes, topic, env.payload, expected,
+                                      covered_properties) ||
         !detail::tags_equal(expected.data(), env.tag.data(), expected.size())) {
         return RejectReason::bad_mac;
     }
@@ -85,6 +90,8 @@ VerifyResult Verifier::verify(std::string_view topic, ByteView envelope, bool re
     message.timestamp_ms = env.header.timestamp_ms;
     message.retained = position.retained;
     message.retain_flag = position.signed_retained;
+    message.utf8 = (env.header.flags & envelope_flag_utf8) != 0;
+    message.properties_signed = properties_signed;
     return message;
 }
 

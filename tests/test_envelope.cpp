@@ -135,7 +135,7 @@ TEST_CASE("encoding refuses fields that v1 cannot carry", "[envelope]") {
     h.counter = 0;
     CHECK_THROWS_AS(encode_envelope_header(h, 0, out.data()), std::invalid_argument);
     h.counter = 1;
-    h.flags = 0x02;
+    h.flags = 0x08;  // bits 0-2 are defined (retain, properties, UTF-8); 3-7 are not
     CHECK_THROWS_AS(encode_envelope_header(h, 0, out.data()), std::invalid_argument);
     h.flags = 0;
     h.timestamp_ms = -1;

@@ -41,7 +41,13 @@ inline constexpr std::string_view envelope_mac_label = "securemqtt envelope v1";
 /// Flag bits (the flags byte). Bits not defined here must be zero; a set unknown bit makes the
 /// envelope malformed.
 inline constexpr std::uint8_t envelope_flag_retain = 0x01;  ///< signed for a retained publish
-inline constexpr std::uint8_t envelope_known_flags = envelope_flag_retain;
+/// The MAC input ends with the canonical encoding of the message's covered MQTT 5 properties
+/// (encode_covered_properties(), docs/envelope-v1.md §2.1).
+inline constexpr std::uint8_t envelope_flag_properties = 0x02;
+/// The payload is UTF-8 text (the application's Payload Format Indicator), checked on decoding.
+inline constexpr std::uint8_t envelope_flag_utf8 = 0x04;
+inline constexpr std::uint8_t envelope_known_flags =
+    envelope_flag_retain | envelope_flag_properties | envelope_flag_utf8;
 
 /// The header fields of an envelope.
 struct EnvelopeHeader {
@@ -102,8 +108,9 @@ SECUREMQTT_EXPORT std::size_t encode_envelope_header(const EnvelopeHeader& heade
 
 /// Parses `envelope` without copying. Checks, in order: size against `max_size` (too_large),
 /// magic and length fields (malformed), version (unsupported_version), algorithm
-/// (unsupported_algorithm), then flags, key id, counter and timestamp (malformed) and that the
-/// lengths add up exactly. Never reads outside `envelope`. The tag is not checked here.
+/// (unsupported_algorithm), then flags, key id, counter and timestamp (malformed), that the
+/// lengths add up exactly, and that a payload flagged UTF-8 is well-formed UTF-8 (malformed).
+/// Never reads outside `envelope`. The tag is not checked here.
 SECUREMQTT_EXPORT DecodeResult decode_envelope(ByteView envelope,
                                               std::size_t max_size = default_max_envelope_size) noexcept;
 
@@ -114,9 +121,11 @@ SECUREMQTT_EXPORT DecodeResult decode_envelope(ByteView envelope,
 ///     u32(len(header))  header       exactly as sent
 ///     u32(len(topic))   topic        the MQTT topic the message is published to / arrived on
 ///     u32(len(payload)) payload
+///     u32(len(props))   props        only when the header has envelope_flag_properties
 ///
-/// with every u32 big-endian.
+/// with every u32 big-endian. `props` is encode_covered_properties() of the message's
+/// properties (ignored when the header's flags lack envelope_flag_properties).
 SECUREMQTT_EXPORT std::vector<std::uint8_t> envelope_mac_input(ByteView header_bytes, std::string_view topic,
-                                                               ByteView payload);
+                                                               ByteView payload, ByteView props = {});
 
 }  // namespace securemqtt

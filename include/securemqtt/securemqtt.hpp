@@ -10,6 +10,7 @@
 #include <securemqtt/keyring.hpp>
 #include <securemqtt/log.hpp>
 #include <securemqtt/outcome.hpp>
+#include <securemqtt/properties.hpp>
 #include <securemqtt/replay_guard.hpp>
 #include <securemqtt/replay_store.hpp>
 #include <securemqtt/secure_session.hpp>

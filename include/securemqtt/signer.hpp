@@ -17,6 +17,7 @@
 namespace securemqtt {
 
 class Keyring;
+struct MessageProperties;
 namespace detail {
 class KeyCache;
 }
@@ -64,6 +65,18 @@ public:
     [[nodiscard]] std::vector<std::uint8_t> sign(std::string_view topic, ByteView payload,
                                                  bool retain = false);
 
+    /// As above, for a message published with MQTT 5 `properties` (docs/envelope-v1.md §2.1):
+    /// the covered ones (content type, response topic, correlation data, user properties) go
+    /// under the MAC -- publish the message with exactly these -- and PayloadFormat::utf8 sets
+    /// the envelope's UTF-8 flag (SigningError when the payload is not well-formed UTF-8).
+    /// message_expiry is not signed.
+    void sign_into(std::string_view topic, ByteView payload, std::vector<std::uint8_t>& out, bool retain,
+                   const MessageProperties& properties);
+    void sign_into(std::string_view topic, ByteView payload, std::string& out, bool retain,
+                   const MessageProperties& properties);
+    [[nodiscard]] std::vector<std::uint8_t> sign(std::string_view topic, ByteView payload, bool retain,
+                                                 const MessageProperties& properties);
+
     /// This signer's stream id.
     std::uint64_t stream_id() const noexcept { return stream_id_; }
     /// The counter the next message will carry (0 once exhausted).
@@ -72,7 +85,8 @@ public:
 private:
     std::uint64_t take_counter();
     template <typename Buffer>
-    void sign_to(std::string_view topic, ByteView payload, Buffer& out, bool retain);
+    void sign_to(std::string_view topic, ByteView payload, Buffer& out, bool retain,
+                 const MessageProperties* properties);
 
     std::shared_ptr<const Keyring> keyring_;
     std::unique_ptr<detail::KeyCache> key_cache_;

@@ -67,6 +67,12 @@ struct VerifiedMessage {
     std::int64_t timestamp_ms = 0;
     bool retained = false;  ///< delivered as retained and signed with the retain flag
     bool retain_flag = false;  ///< signed with the retain flag, however it was delivered
+    /// Signed with the UTF-8 flag (the application's Payload Format Indicator): the payload is
+    /// well-formed UTF-8.
+    bool utf8 = false;
+    /// Signed with MQTT 5 properties covered (envelope flag bit 1): the properties passed to
+    /// verify() are exactly those the sender signed. False: the message arrived with none.
+    bool properties_signed = false;
 };
 
 /// The outcome of Verifier::verify(): a VerifiedMessage, or a RejectReason.
@@ -109,12 +115,16 @@ public:
     Verifier& operator=(const Verifier&) = delete;
 
     /// Verifies `envelope` as received on `topic`. `retained` is the MQTT retain flag of the
-    /// delivery. Never throws.
+    /// delivery. `covered_properties` is encode_covered_properties() of the MQTT 5 properties
+    /// it arrived with (topic alias resolved; empty when it has none): an envelope signed with
+    /// properties verifies only with exactly those, and one signed without verifies only
+    /// without (else bad_mac). Never throws.
     ///
     /// With a durable replay store (ReplayGuardOptions::store) an accepted message is only
     /// *reserved*: a copy is rejected as replayed from now on, but the store does not have it
     /// until confirm(). Without a store it is recorded for the guard's life at once.
-    VerifyResult verify(std::string_view topic, ByteView envelope, bool retained = false) const noexcept;
+    VerifyResult verify(std::string_view topic, ByteView envelope, bool retained = false,
+                        ByteView covered_properties = {}) const noexcept;
 
     /// Makes the acceptance of `message` (from verify(), with its views still valid) durable in
     /// the replay store, once the application has handled it.
