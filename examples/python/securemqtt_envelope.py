@@ -13,6 +13,16 @@ hardware random source (a colliding stream id gets messages rejected, never acce
     envelope = signer.sign("sensors/dev1/temp", b"21.5")
     verifier = Verifier({"dev1": key})
     message = verifier.verify("sensors/dev1/temp", envelope)   # raises Rejected(reason)
+
+MQTT 5 properties (docs/envelope-v1.md section 2.1) are dicts with the optional keys
+content_type (str), response_topic (str), correlation_data (bytes) and user_properties (a list
+of (name, value) str pairs, in packet order, names may repeat): the properties the message is
+published with go to sign()/encode(), those it arrived with to verify(). A UTF-8 text payload
+(MQTT 5's Payload Format Indicator 1) is signed with utf8=True as envelope flag bit 2.
+
+    envelope = signer.sign("dev1/cmd", b'{"get":1}', properties={"response_topic": "dev1/reply",
+                           "correlation_data": b"\x01"}, utf8=True)
+    message = verifier.verify("dev1/cmd", envelope, properties=received_properties)
 """
 
 import hashlib
@@ -34,7 +44,9 @@ MAGIC = b"SM"
 ALG_HMAC_SHA256 = 1
 TAG_SIZE = 32
 FLAG_RETAIN = 0x01
-KNOWN_FLAGS = FLAG_RETAIN
+FLAG_PROPERTIES = 0x02  # the MAC covers the MQTT 5 properties (docs/envelope-v1.md section 2.1)
+FLAG_UTF8 = 0x04  # the payload is well-formed UTF-8 text (Payload Format Indicator 1)
+KNOWN_FLAGS = FLAG_RETAIN | FLAG_PROPERTIES | FLAG_UTF8
 MAX_KEY_ID_SIZE = 64
 MIN_KEY_SIZE = 32
 FIXED_OVERHEAD = 2 + 1 + 1 + 1 + 1 + 8 + 8 + 8 + 4 + TAG_SIZE
@@ -111,11 +123,105 @@ def _u32(n):
     return struct.pack(">I", n)
 
 
-def mac_input(header, topic, payload):
-    """The exact bytes the MAC covers: label, header, topic, payload, each after its u32 length."""
+# MQTT 5 identifiers of the properties the MAC covers, in the order of the canonical encoding.
+PROP_CONTENT_TYPE = 0x03
+PROP_RESPONSE_TOPIC = 0x08
+PROP_CORRELATION_DATA = 0x09
+PROP_USER_PROPERTY = 0x26
+
+
+def _prop_item(identifier, value):
+    value = _as_bytes(value)
+    return bytes((identifier,)) + _u32(len(value)) + value
+
+
+def encode_properties(props):
+    """The canonical `props` of docs/envelope-v1.md section 2.1: the bytes the MAC covers for the
+    MQTT 5 properties in `props` (a dict; None is the same as {}).
+
+    Covered keys, each encoded only when present (a key whose value is None counts as absent; a
+    present empty value, such as content_type "", is an item of length 0, different from an
+    absent one): content_type (str), response_topic (str), correlation_data (bytes),
+    user_properties (a sequence of (name, value) pairs, encoded in the order given, names may
+    repeat; an empty sequence is the same as none). Strings are encoded as UTF-8.
+    Any other key (message_expiry_interval, topic_alias, subscription_identifier,
+    payload_format_indicator, ...) is not covered and is ignored: brokers change those.
+    Returns b"" when no covered property is present.
+    """
+    if not props:
+        return b""
+    out = b""
+    value = props.get("content_type")
+    if value is not None:
+        out += _prop_item(PROP_CONTENT_TYPE, value)
+    value = props.get("response_topic")
+    if value is not None:
+        out += _prop_item(PROP_RESPONSE_TOPIC, value)
+    value = props.get("correlation_data")
+    if value is not None:
+        out += _prop_item(PROP_CORRELATION_DATA, value)
+    for pair in props.get("user_properties") or ():
+        name, value = pair
+        value = _as_bytes(value)
+        out += _prop_item(PROP_USER_PROPERTY, name) + _u32(len(value)) + value
+    return out
+
+
+def is_well_formed_utf8(data):
+    """True when `data` is well-formed UTF-8 (RFC 3629, Unicode table 3-7): no overlong forms,
+    no surrogates (U+D800..U+DFFF), nothing above U+10FFFF, no stray or missing continuation
+    bytes. b"" is. Written out because MicroPython's bytes.decode() accepts overlong forms,
+    surrogates and values above U+10FFFF."""
+    n = len(data)
+    i = 0
+    while i < n:
+        c = data[i]
+        if c < 0x80:
+            i += 1
+            continue
+        # lo..hi: the allowed range of the second byte; the others are 0x80..0xBF.
+        if 0xC2 <= c <= 0xDF:
+            need, lo, hi = 1, 0x80, 0xBF
+        elif c == 0xE0:
+            need, lo, hi = 2, 0xA0, 0xBF  # below: overlong
+        elif c == 0xED:
+            need, lo, hi = 2, 0x80, 0x9F  # above: surrogates
+        elif 0xE1 <= c <= 0xEF:
+            need, lo, hi = 2, 0x80, 0xBF
+        elif c == 0xF0:
+            need, lo, hi = 3, 0x90, 0xBF  # below: overlong
+        elif 0xF1 <= c <= 0xF3:
+            need, lo, hi = 3, 0x80, 0xBF
+        elif c == 0xF4:
+            need, lo, hi = 3, 0x80, 0x8F  # above: beyond U+10FFFF
+        else:
+            return False  # 0x80..0xC1 (continuation or overlong lead), 0xF5..0xFF
+        if i + need >= n:
+            return False
+        b = data[i + 1]
+        if b < lo or b > hi:
+            return False
+        for j in range(i + 2, i + need + 1):
+            if data[j] & 0xC0 != 0x80:
+                return False
+        i += need + 1
+    return True
+
+
+def mac_input(header, topic, payload, props=None):
+    """The exact bytes the MAC covers: label, header, topic, payload, each after its u32 length,
+    and, when the header's flags have bit 1 (FLAG_PROPERTIES), props (encode_properties' bytes;
+    None is b"") after its u32 length. Without bit 1 there is no props part, and a non-empty
+    props is a ValueError (nothing would cover it)."""
     topic = _as_bytes(topic)
-    return (_u32(len(MAC_LABEL)) + MAC_LABEL + _u32(len(header)) + header + _u32(len(topic)) + topic
-            + _u32(len(payload)) + payload)
+    out = (_u32(len(MAC_LABEL)) + MAC_LABEL + _u32(len(header)) + header + _u32(len(topic)) + topic
+           + _u32(len(payload)) + payload)
+    props = b"" if props is None else bytes(props)
+    if header[4] & FLAG_PROPERTIES:
+        out += _u32(len(props)) + props
+    elif props:
+        raise ValueError("props given but the header has no properties flag (bit 1)")
+    return out
 
 
 def encode_header(key_id, stream_id, counter, timestamp_ms, flags, payload_size):
@@ -130,12 +236,30 @@ def encode_header(key_id, stream_id, counter, timestamp_ms, flags, payload_size)
             + struct.pack(">QQQI", stream_id, counter, timestamp_ms, payload_size))
 
 
-def encode(key, key_id, topic, payload, stream_id, counter, timestamp_ms, retain=False):
-    """Builds a whole envelope with explicit fields (Signer picks them for you)."""
+def encode(key, key_id, topic, payload, stream_id, counter, timestamp_ms, retain=False, properties=None,
+           utf8=False):
+    """Builds a whole envelope with explicit fields (Signer picks them for you).
+
+    properties: the MQTT 5 properties the message is published with (see encode_properties).
+      None: no properties; flag bit 1 stays clear (any v1 receiver accepts the envelope).
+      A dict with at least one covered property: flag bit 1 is set and the MAC covers them.
+      {} exactly (an empty dict): flag bit 1 is set with an empty props -- the way to force the
+      bit (receivers then reject any covered property added on the way as bad_mac).
+      A non-empty dict without covered properties (e.g. only message_expiry_interval): as None.
+    utf8: the payload is UTF-8 text (Payload Format Indicator 1): sets flag bit 2; a payload
+      that is not well-formed UTF-8 is a ValueError.
+    """
     payload = _as_bytes(payload)
-    header = encode_header(key_id, stream_id, counter, timestamp_ms, FLAG_RETAIN if retain else 0,
-                           len(payload))
-    return header + payload + hmac_sha256(key, mac_input(header, topic, payload))
+    props = encode_properties(properties)
+    flags = FLAG_RETAIN if retain else 0
+    if props or (properties is not None and len(properties) == 0):
+        flags |= FLAG_PROPERTIES
+    if utf8:
+        if not is_well_formed_utf8(payload):
+            raise ValueError("payload is not well-formed UTF-8")
+        flags |= FLAG_UTF8
+    header = encode_header(key_id, stream_id, counter, timestamp_ms, flags, len(payload))
+    return header + payload + hmac_sha256(key, mac_input(header, topic, payload, props))
 
 
 class Envelope:
@@ -180,6 +304,8 @@ def decode(data, max_size=DEFAULT_MAX_ENVELOPE_SIZE):
     if counter == 0 or timestamp_ms > _I64_MAX:
         raise Rejected(MALFORMED)
     if len(data) - FIXED_OVERHEAD - key_id_size != payload_size:
+        raise Rejected(MALFORMED)
+    if flags & FLAG_UTF8 and not is_well_formed_utf8(data[pos:pos + payload_size]):
         raise Rejected(MALFORMED)
     return Envelope(key_id.decode(), stream_id, counter, timestamp_ms, flags, data[:pos],
                     data[pos:pos + payload_size], data[pos + payload_size:])
@@ -257,13 +383,17 @@ class Signer:
         self._clock = clock or now_ms
         self._next = first_counter
 
-    def sign(self, topic, payload, retain=False):
+    def sign(self, topic, payload, retain=False, properties=None, utf8=False):
+        """properties and utf8 as for encode(): None publishes without covered properties, {}
+        forces flag bit 1 with none. A refused payload (utf8) uses no counter."""
         if self._next > _U64_MAX:
             raise ValueError("counter exhausted; create a new Signer")
+        if utf8 and not is_well_formed_utf8(_as_bytes(payload)):
+            raise ValueError("payload is not well-formed UTF-8")
         counter = self._next
         self._next += 1
         return encode(self._key, self.key_id, topic, payload, self.stream_id, counter,
-                      max(0, self._clock()), retain)
+                      max(0, self._clock()), retain, properties, utf8)
 
 
 class _Window:
@@ -405,9 +535,14 @@ class Verifier:
         self.max_envelope_size = max_envelope_size
         self._clock = clock or now_ms
 
-    def verify(self, topic, data, retained=False):
-        """Returns the verified Envelope, with .topic and .retained added, or raises
-        Rejected(reason)."""
+    def verify(self, topic, data, retained=False, properties=None):
+        """Returns the verified Envelope, with .topic, .retained, .utf8 (flag bit 2: the payload
+        is UTF-8 text) and .properties (as passed) added, or raises Rejected(reason).
+
+        properties: the MQTT 5 properties the message arrived with (a dict as for
+        encode_properties; None when it had none; topic aliases resolved, like the topic). With
+        flag bit 1 the MAC covers their canonical encoding; without it, any covered property
+        present is bad_mac. Uncovered keys (message_expiry_interval, ...) are not checked."""
         env = decode(data, self.max_envelope_size)
         key = self.keys.get(env.key_id)
         if key is None:
@@ -417,9 +552,15 @@ class Verifier:
             raise Rejected(KEY_NOT_VALID)
         if not key.allows(topic):
             raise Rejected(KEY_NOT_ALLOWED_FOR_TOPIC)
-        expected = hmac_sha256(key.key, mac_input(env.header, topic, env.payload))
+        props = encode_properties(properties)
+        if env.flags & FLAG_PROPERTIES:
+            expected = hmac_sha256(key.key, mac_input(env.header, topic, env.payload, props))
+        else:
+            expected = hmac_sha256(key.key, mac_input(env.header, topic, env.payload))
         if not tags_equal(expected, env.tag):
             raise Rejected(BAD_MAC)
+        if props and not env.flags & FLAG_PROPERTIES:
+            raise Rejected(BAD_MAC)  # covered properties nothing authenticated (spec section 2.1)
         retained = bool(retained and env.flags & FLAG_RETAIN)
         max_age = self.max_age_ms
         if retained and self.allow_older_retained:
@@ -433,4 +574,6 @@ class Verifier:
             raise Rejected(REPLAYED)
         env.topic = topic
         env.retained = retained
+        env.utf8 = bool(env.flags & FLAG_UTF8)
+        env.properties = properties
         return env

@@ -33,9 +33,25 @@ def _make_verifier(sm, doc, vec):
                        clock=lambda: now)
 
 
-def _outcome(sm, verifier, topic, data, retained):
+def _properties(vec):
+    """A vector's received "properties" as the reference takes them (None when absent)."""
+    j = vec.get("properties")
+    if j is None:
+        return None
+    props = {}
+    for name in j:
+        if name == "correlation_data_hex":
+            props["correlation_data"] = _h(j[name])
+        elif name == "user_properties":
+            props[name] = [(pair[0], pair[1]) for pair in j[name]]
+        else:
+            props[name] = j[name]
+    return props
+
+
+def _outcome(sm, verifier, topic, data, retained, properties=None):
     try:
-        verifier.verify(topic, data, retained)
+        verifier.verify(topic, data, retained, properties)
         return "accept"
     except sm.Rejected as e:
         return e.reason
@@ -54,7 +70,8 @@ def run(sm, doc):
             got = _outcome(sm, verifier, prior["topic"], _h(prior["envelope_hex"]), False)
             if got != "accept":
                 failures.append(name + ": prior envelope gave " + got)
-        got = _outcome(sm, verifier, vec["topic"], _h(vec["envelope_hex"]), vec["retained"])
+        props = _properties(vec)
+        got = _outcome(sm, verifier, vec["topic"], _h(vec["envelope_hex"]), vec["retained"], props)
         if got != vec["expect"]:
             failures.append(name + ": expected " + vec["expect"] + ", got " + got)
         fields = vec.get("fields")
@@ -64,11 +81,24 @@ def run(sm, doc):
                                       int(fields["timestamp_ms"]), fields["flags"], len(payload))
             if header != _h(vec["header_hex"]):
                 failures.append(name + ": header differs")
-            if sm.mac_input(header, vec["topic"], payload) != _h(vec["mac_input_hex"]):
+            flags = fields["flags"]
+            encoded = sm.encode_properties(props)
+            if flags & sm.FLAG_PROPERTIES:
+                if _h(vec["properties_hex"]) != encoded:
+                    failures.append(name + ": properties_hex differs")
+                mac_props = encoded
+                # Bit 1 without a covered property: {} forces the bit (None would leave it clear).
+                sign_props = props if encoded else {}
+            else:
+                if "properties_hex" in vec or encoded:
+                    failures.append(name + ": covered properties without flag bit 1")
+                mac_props = None
+                sign_props = None
+            if sm.mac_input(header, vec["topic"], payload, mac_props) != _h(vec["mac_input_hex"]):
                 failures.append(name + ": MAC input differs")
             env = sm.encode(keys[fields["key_id"]], fields["key_id"], vec["topic"], payload,
                             int(fields["stream_id"], 16), int(fields["counter"]), int(fields["timestamp_ms"]),
-                            fields["flags"] & sm.FLAG_RETAIN != 0)
+                            flags & sm.FLAG_RETAIN != 0, sign_props, flags & sm.FLAG_UTF8 != 0)
             if env != _h(vec["envelope_hex"]) or env[-32:] != _h(vec["tag_hex"]):
                 failures.append(name + ": envelope differs")
     for seq in doc.get("sequences", []):

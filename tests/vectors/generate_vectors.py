@@ -33,9 +33,44 @@ STREAM = 0x0123456789ABCDEF
 
 
 def envelope(key_id, topic, payload, counter=1, timestamp_ms=NOW_MS - 1500, stream_id=STREAM, retain=False,
-             key=None):
+             key=None, properties=None, utf8=False):
     key = key if key is not None else KEY_BY_ID[key_id]
-    return sm.encode(key, key_id, topic, payload, stream_id, counter, timestamp_ms, retain)
+    return sm.encode(key, key_id, topic, payload, stream_id, counter, timestamp_ms, retain, properties, utf8)
+
+
+def unchecked_envelope(key_id, topic, payload, flags, counter=1, timestamp_ms=NOW_MS - 1500):
+    """An envelope with a valid tag that the signer would refuse to make (e.g. flag bit 2 over a
+    payload that is not UTF-8), so only the check under test can reject it."""
+    header = sm.encode_header(key_id, STREAM, counter, timestamp_ms, flags, len(payload))
+    return header + payload + sm.hmac_sha256(KEY_BY_ID.get(key_id, KEY_A), sm.mac_input(header, topic, payload))
+
+
+def flags_of(retain=False, properties=None, utf8=False):
+    """The flags sm.encode sets for these arguments."""
+    flags = sm.FLAG_RETAIN if retain else 0
+    if sm.encode_properties(properties) or (properties is not None and len(properties) == 0):
+        flags |= sm.FLAG_PROPERTIES
+    return flags | (sm.FLAG_UTF8 if utf8 else 0)
+
+
+# Properties as the vectors file writes them (received properties; see the procedure).
+_PROPERTY_ORDER = ("content_type", "response_topic", "correlation_data", "user_properties",
+                   "message_expiry_interval")
+
+
+def properties_json(props):
+    out = {}
+    for name in _PROPERTY_ORDER:
+        if name not in props:
+            continue
+        if name == "correlation_data":
+            out["correlation_data_hex"] = props[name].hex()
+        elif name == "user_properties":
+            out[name] = [[n, v] for n, v in props[name]]
+        else:
+            out[name] = props[name]
+    assert set(props) <= set(_PROPERTY_ORDER), props
+    return out
 
 
 def flip(data, index, mask=0x01):
@@ -45,24 +80,30 @@ def flip(data, index, mask=0x01):
 
 
 def vector(name, description, topic, data, expect, fields=None, retained=False, before=(), verifier=None,
-           **extra):
+           properties=None, **extra):
+    """properties: the MQTT 5 properties the message is received with (None: none, and no
+    "properties" entry). With fields, also those it was signed with."""
     v = {"name": name, "description": description, "topic": topic, "retained": retained}
+    if properties is not None:
+        v["properties"] = properties_json(properties)
     if verifier:
         v["verifier"] = verifier
     if fields is not None:
-        key_id, payload, counter, timestamp_ms, retain = fields
-        header = sm.encode_header(key_id, STREAM, counter, timestamp_ms, sm.FLAG_RETAIN if retain else 0,
-                                  len(payload))
+        key_id, payload, counter, timestamp_ms, flags = fields
+        header = sm.encode_header(key_id, STREAM, counter, timestamp_ms, flags, len(payload))
+        props = sm.encode_properties(properties) if flags & sm.FLAG_PROPERTIES else None
         v["fields"] = {
             "key_id": key_id,
             "stream_id": "%016x" % STREAM,
             "counter": str(counter),
             "timestamp_ms": str(timestamp_ms),
-            "flags": sm.FLAG_RETAIN if retain else 0,
+            "flags": flags,
         }
         v["payload_hex"] = payload.hex()
+        if props is not None:
+            v["properties_hex"] = props.hex()
         v["header_hex"] = header.hex()
-        v["mac_input_hex"] = sm.mac_input(header, topic, payload).hex()
+        v["mac_input_hex"] = sm.mac_input(header, topic, payload, props).hex()
         v["tag_hex"] = data[-sm.TAG_SIZE:].hex()
     v["envelope_hex"] = data.hex()
     if before:
@@ -73,10 +114,121 @@ def vector(name, description, topic, data, expect, fields=None, retained=False, 
 
 
 def accepted(name, description, key_id, topic, payload, counter=1, timestamp_ms=NOW_MS - 1500, retain=False,
-             retained=False, before=(), verifier=None):
-    data = envelope(key_id, topic, payload, counter, timestamp_ms, retain=retain)
-    return vector(name, description, topic, data, "accept", (key_id, payload, counter, timestamp_ms, retain),
-                  retained=retained, before=before, verifier=verifier)
+             retained=False, before=(), verifier=None, properties=None, utf8=False, received=None):
+    """Signed with `properties` (None: without) and received with `received` (default: the same)."""
+    data = envelope(key_id, topic, payload, counter, timestamp_ms, retain=retain, properties=properties, utf8=utf8)
+    flags = flags_of(retain, properties, utf8)
+    received = properties if received is None else received
+    if flags & sm.FLAG_PROPERTIES:
+        assert sm.encode_properties(received) == sm.encode_properties(properties)
+    return vector(name, description, topic, data, "accept", (key_id, payload, counter, timestamp_ms, flags),
+                  retained=retained, before=before, verifier=verifier, properties=received)
+
+
+def props_vectors():
+    """MQTT 5 properties under the MAC and the UTF-8 flag (spec section 2.1)."""
+    cmd = "plant/line-1/cmd"
+    request = b'{"cmd":"status"}'
+    full = {
+        "content_type": "application/json",
+        "response_topic": "plant/line-1/reply/console-3",
+        "correlation_data": bytes.fromhex("00ff7a0102"),
+        "user_properties": [("site", "north"), ("trace", "7f3a"), ("site", "south")],
+    }
+
+    def changed(**kw):
+        p = dict(full)
+        p.update(kw)
+        return p
+
+    def without(name):
+        p = dict(full)
+        del p[name]
+        return p
+
+    signed = envelope("device-a", cmd, request, counter=20, properties=full)
+    ups = full["user_properties"]
+
+    def bad(name, description, received):
+        return vector(name, description, cmd, signed, sm.BAD_MAC, properties=received)
+
+    text = "Temperatur 21,5 \u00b0C \u2013 ok \u2713 \U0001f321".encode()  # 2-, 3- and 4-byte forms
+    t = "plant/line-1/temperature"
+    base = envelope("device-a", t, b"21.5")
+    utf8_signed = envelope("device-a", t, text, counter=21, utf8=True)
+
+    def bad_utf8(name, description, payload, key_id="device-a"):
+        return vector(name, description, t, unchecked_envelope(key_id, t, payload, sm.FLAG_UTF8, counter=22),
+                      sm.MALFORMED)
+
+    return [
+        accepted("props_all_covered", "Flag bit 1: content type, response topic, correlation data and three "
+                 "user properties (the name 'site' twice) under the MAC, received as sent.", "device-a", cmd,
+                 request, counter=20, properties=full),
+        accepted("props_flag_with_empty_props", "Flag bit 1 with an empty props (no covered property; a signer "
+                 "may set the bit anyway), received without properties: the MAC input ends with u32(0).",
+                 "device-a", cmd, request, counter=23, properties={}),
+        accepted("props_message_expiry_not_covered", "Flag bit 1 over a content type; signed with a message "
+                 "expiry interval of 60 s, received with 17 s left: the interval is not covered.", "device-a", cmd,
+                 request, counter=24, properties={"content_type": "application/json", "message_expiry_interval": 60},
+                 received={"content_type": "application/json", "message_expiry_interval": 17}),
+        accepted("props_none_with_message_expiry", "No flag bit 1, received with only a message expiry "
+                 "interval: not a covered property, so no bad_mac.", "device-a", t, b"21.5", counter=25,
+                 received={"message_expiry_interval": 17}),
+        accepted("utf8_text_payload", "Flag bit 2 (UTF-8): a text payload with 2-, 3- and 4-byte sequences.",
+                 "device-a", t, text, counter=21, utf8=True),
+        accepted("utf8_props_retained", "Flags 0x07: retain, properties (content type, a user property) and "
+                 "UTF-8, delivered as retained one hour after signing.", "device-a", t, text, counter=26,
+                 timestamp_ms=NOW_MS - 3600 * 1000, retain=True, retained=True, utf8=True,
+                 properties={"content_type": "text/plain; charset=utf-8", "user_properties": [("unit", "C")]}),
+        bad("bad_mac_props_response_topic_redirected", "props_all_covered's envelope received with another "
+            "response topic (a redirected reply).", changed(response_topic="plant/line-1/reply/attacker")),
+        bad("bad_mac_props_correlation_data_changed", "props_all_covered's envelope received with other "
+            "correlation data (last byte changed).", changed(correlation_data=bytes.fromhex("00ff7a0103"))),
+        bad("bad_mac_props_user_properties_reordered", "props_all_covered's envelope received with its first two "
+            "user properties swapped.", changed(user_properties=[ups[1], ups[0], ups[2]])),
+        bad("bad_mac_props_repeated_name_reordered", "props_all_covered's envelope received with the two 'site' "
+            "user properties swapped.", changed(user_properties=[ups[2], ups[1], ups[0]])),
+        bad("bad_mac_props_user_property_added", "props_all_covered's envelope received with one more user "
+            "property.", changed(user_properties=ups + [("admin", "1")])),
+        bad("bad_mac_props_user_property_removed", "props_all_covered's envelope received without its last user "
+            "property.", changed(user_properties=ups[:2])),
+        bad("bad_mac_props_content_type_removed", "props_all_covered's envelope received without its content "
+            "type.", without("content_type")),
+        bad("bad_mac_props_all_removed", "props_all_covered's envelope received without any property.", {}),
+        vector("bad_mac_props_added_without_flag", "text_payload's envelope (no flag bit 1) received with a "
+               "response topic: nothing authenticated it.", t, base, sm.BAD_MAC,
+               properties={"response_topic": "plant/line-1/reply/attacker"}),
+        vector("bad_mac_props_empty_content_type_added_without_flag", "text_payload's envelope (no flag bit 1) "
+               "received with an empty content type: present, so covered, though empty.", t, base, sm.BAD_MAC,
+               properties={"content_type": ""}),
+        vector("bad_mac_props_empty_vs_absent", "Signed with content type \"\" (an item of length 0), received "
+               "without a content type.", cmd, envelope("device-a", cmd, request, counter=27,
+                                                       properties={"content_type": ""}), sm.BAD_MAC,
+               properties={}),
+        vector("bad_mac_utf8_flag_cleared", "utf8_text_payload's envelope with flag bit 2 cleared.", t,
+               flip(utf8_signed, 4, sm.FLAG_UTF8), sm.BAD_MAC),
+        vector("key_not_allowed_before_props_check", "Scoped key 'sensor-7' on another device's topic, received "
+               "with a response topic and no flag bit 1: the topic check (step 8) comes first.",
+               "plant/sensor-8/humidity", envelope("sensor-7", "plant/sensor-8/humidity", b"40%"),
+               sm.KEY_NOT_ALLOWED_FOR_TOPIC, properties={"response_topic": "plant/sensor-8/reply"}),
+        bad_utf8("malformed_utf8_overlong", "Flag bit 2, payload '21.5' then c0 af (an overlong '/'); the tag "
+                 "is valid.", b"21.5\xc0\xaf"),
+        bad_utf8("malformed_utf8_overlong_3_byte", "Flag bit 2, payload '21.5' then e0 80 af (an overlong "
+                 "'/'); the tag is valid.", b"21.5\xe0\x80\xaf"),
+        bad_utf8("malformed_utf8_surrogate", "Flag bit 2, payload '21.5' then ed a0 80 (U+D800, a surrogate); "
+                 "the tag is valid.", b"21.5\xed\xa0\x80"),
+        bad_utf8("malformed_utf8_above_max", "Flag bit 2, payload '21.5' then f4 90 80 80 (U+110000); the tag is "
+                 "valid.", b"21.5\xf4\x90\x80\x80"),
+        bad_utf8("malformed_utf8_truncated", "Flag bit 2, payload '21.5' then e2 82 (a 3-byte sequence cut "
+                 "short); the tag is valid.", b"21.5\xe2\x82"),
+        bad_utf8("malformed_utf8_stray_continuation", "Flag bit 2, payload '21.5' then 80 (a continuation byte "
+                 "without a lead); the tag is valid.", b"21.5\x80"),
+        bad_utf8("malformed_utf8_before_key_lookup", "Flag bit 2 over c0 af under key id 'stranger', not in the "
+                 "keyring: malformed (step 5) before unknown_key (step 6).", b"21.5\xc0\xaf", key_id="stranger"),
+        vector("malformed_unknown_flag_bit3", "Flag bit 3 (0x08), the lowest bit still undefined.", t,
+               flip(base, 4, 0x08), sm.MALFORMED),
+    ]
 
 
 def step(key_id, stream_id, counter, timestamp_ms, expect, topic="plant/line-1/temperature"):
@@ -238,6 +390,7 @@ def build():
                envelope("device-a", t, b"p" * (100 - sm.FIXED_OVERHEAD - len("device-a"))), sm.TOO_LARGE,
                max_envelope_size=99),
     ]
+    vs += props_vectors()
     return {
         "format": "securemqtt envelope v1 test vectors",
         "spec": "docs/envelope-v1.md",
@@ -248,7 +401,17 @@ def build():
                      "envelope_hex as received on 'topic' with the MQTT retain flag 'retained'. The "
                      "result must be 'accept' or the named rejection reason. Where 'fields' are given, "
                      "encoding them with the key must give header_hex, mac_input_hex, tag_hex and "
-                     "envelope_hex exactly. u64 values are strings (decimal; stream_id hex). For each "
+                     "envelope_hex exactly. u64 values are strings (decimal; stream_id hex). "
+                     "MQTT 5 properties (spec section 2.1): a vector's 'properties' are those the message "
+                     "is received with (absent: none); pass them to verify (correlation_data_hex as "
+                     "bytes, user_properties as [name, value] pairs in order). Keys other than "
+                     "content_type, response_topic, correlation_data_hex and user_properties (e.g. "
+                     "message_expiry_interval, seconds) are not covered and must not affect the result. "
+                     "Where 'fields' are given the message was also signed with these properties: "
+                     "fields.flags holds the envelope flags (0x01 retain, 0x02 properties, 0x04 UTF-8); "
+                     "with 0x02, properties_hex is the canonical encoding of the covered properties "
+                     "(empty when none, which only a signer forcing the bit produces), and "
+                     "mac_input_hex ends with its u32 length and bytes. For each "
                      "sequence: a fresh verifier set up the same way with the sequence's 'verifier' "
                      "overrides; verify its steps in order, each giving its own 'expect'.",
         "verifier": {
