@@ -7,6 +7,7 @@
 #include "connect_diagnosis.hpp"
 #include "credential_file.hpp"
 #include "key_unlock.hpp"
+#include "mqtt_properties.hpp"
 #include "openssl_init.hpp"
 #include "tls_protocol_floor.hpp"
 #include "tls_revocation.hpp"
@@ -94,6 +95,10 @@ struct SecureSession::Impl {
     }
 
     void on_message(const mqtt::const_message_ptr& msg) noexcept;
+    /// Hands a signed message to the client (or holds it while the client is replaced), with
+    /// its outcome tracked. `properties` (MQTT 5) may be null.
+    Completion publish_signed(std::string_view topic, std::string envelope, int qos, bool retain,
+                              const mqtt::properties* properties);
     std::string store_name() const {
         const ReplayStore* store = verifier->replay_guard().store();
         return store ? store->location() : std::string();
@@ -402,7 +407,24 @@ void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcep
     if (!msg) return;
     const std::string& topic = msg->get_topic();
     const std::string& payload = msg->get_payload();
-    const VerifyResult result = verifier->verify(topic, ByteView(payload), msg->is_retained());
+    // The properties it arrived with: the covered ones go into the MAC check (a message signed
+    // without them and arriving with some is bad_mac). Only MQTT 5 messages have any.
+    MessageProperties properties;
+    std::vector<std::uint8_t> covered;
+    bool early_reject = false;
+    if (msg->get_properties().size() != 0) {
+        try {
+            if (detail::from_paho(msg->get_properties(), properties)) {
+                encode_covered_properties(properties, covered);
+            } else {
+                early_reject = true;  // a single-valued property twice: neither copy can be trusted
+            }
+        } catch (...) {  // out of memory: fail closed, counted like any rejection
+            early_reject = true;
+        }
+    }
+    const VerifyResult result =
+        early_reject ? VerifyResult(RejectReason::malformed) : verifier->verify(topic, ByteView(payload), msg->is_retained(), covered);
     if (!result) {
         rejected[static_cast<std::size_t>(result.reason())].fetch_add(1, std::memory_order_relaxed);
         RejectHandler handler;
@@ -431,6 +453,8 @@ void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcep
     m.timestamp_ms = v.timestamp_ms;
     m.qos = msg->get_qos();
     m.retained = msg->is_retained();
+    if (v.utf8) properties.payload_format = PayloadFormat::utf8;
+    m.properties = std::move(properties);
     verified.fetch_add(1, std::memory_order_relaxed);
     const auto list = subscriptions();
     bool routed = false;
@@ -1350,11 +1374,35 @@ std::size_t SecureSession::unacknowledged() const {
 bool SecureSession::is_connected() const { return impl_->current()->is_connected(); }
 
 Completion SecureSession::publish(std::string_view topic, ByteView payload, int qos, bool retain) {
-    Impl& s = *impl_;
     if (qos < 0 || qos > 2) throw ConfigError("publish: QoS must be 0, 1 or 2");
     std::string envelope;
-    s.signer->sign_into(topic, payload, envelope, retain);
+    impl_->signer->sign_into(topic, payload, envelope, retain);
+    return impl_->publish_signed(topic, std::move(envelope), qos, retain, nullptr);
+}
+
+Completion SecureSession::publish(std::string_view topic, ByteView payload, const PublishOptions& options) {
+    Impl& s = *impl_;
+    if (options.qos < 0 || options.qos > 2) throw ConfigError("publish: QoS must be 0, 1 or 2");
+    const MessageProperties& p = options.properties;
+    const bool wire_properties = p.has_covered() || p.message_expiry.has_value();
+    if (wire_properties && s.options.mqtt_version != 5) {
+        throw ConfigError("publish to '" + std::string(topic) +
+                          "': MQTT 5 properties need mqtt_version 5 (only payload_format works under 3.1.1)");
+    }
+    const std::string problem = detail::property_problem(p);
+    if (!problem.empty()) throw ConfigError("publish to '" + std::string(topic) + "': " + problem);
+    std::string envelope;
+    s.signer->sign_into(topic, payload, envelope, options.retain, p);
+    if (!wire_properties) return s.publish_signed(topic, std::move(envelope), options.qos, options.retain, nullptr);
+    const mqtt::properties wire = detail::to_paho(p);
+    return s.publish_signed(topic, std::move(envelope), options.qos, options.retain, &wire);
+}
+
+Completion SecureSession::Impl::publish_signed(std::string_view topic, std::string envelope, int qos, bool retain,
+                                               const mqtt::properties* properties) {
+    Impl& s = *this;
     auto msg = mqtt::make_message(std::string(topic), std::move(envelope), qos, retain);
+    if (properties != nullptr) msg->set_properties(*properties);
     // Tracked before Paho has it: its answer may come before publish() returns.
     auto [completion, state] = detail::CompletionAccess::make();
     {

@@ -9,6 +9,7 @@
 #include <securemqtt/keyring.hpp>
 #include <securemqtt/log.hpp>
 #include <securemqtt/outcome.hpp>
+#include <securemqtt/properties.hpp>
 #include <securemqtt/replay_guard.hpp>
 #include <securemqtt/tls_options.hpp>
 #include <securemqtt/verifier.hpp>
@@ -33,6 +34,20 @@ struct Message {
     std::int64_t timestamp_ms = 0;  ///< when it was signed (sender's clock)
     int qos = 0;               ///< QoS of the delivery
     bool retained = false;     ///< delivered as a retained message
+    /// The MQTT 5 properties it arrived with. Content type, response topic, correlation data,
+    /// user properties and payload_format are exactly as the sender signed them (the message
+    /// was rejected as bad_mac otherwise); message_expiry is the broker's time remaining, not
+    /// signed. Empty under MQTT 3.1.1 (payload_format excepted: it is an envelope flag).
+    MessageProperties properties;
+};
+
+/// How to publish one message.
+struct PublishOptions {
+    int qos = 1;
+    bool retain = false;
+    /// MQTT 5 properties (docs/envelope-v1.md §2.1 says which are signed). Any but
+    /// payload_format needs mqtt_version 5.
+    MessageProperties properties;
 };
 
 /// The message the broker publishes if the session ends without disconnect().
@@ -220,6 +235,12 @@ public:
     /// completes with whichever copy the broker answers first. Throws SigningError (no key,
     /// topic out of scope) or PublishError (status() buffer_full: never handed over).
     Completion publish(std::string_view topic, ByteView payload, int qos = 1, bool retain = false);
+    /// As above, with MQTT 5 properties. Throws ConfigError when a property other than
+    /// payload_format is set under MQTT 3.1.1, or a value breaks MQTT's rules (a string that is
+    /// not UTF-8, a response topic that is not a topic name, ...): sent, it would make the
+    /// broker drop the connection. SigningError when payload_format is utf8 and the payload is
+    /// not well-formed UTF-8.
+    Completion publish(std::string_view topic, ByteView payload, const PublishOptions& options);
     /// Waits until every QoS >= 1 publish so far is acknowledged, including those waiting to
     /// be published again after a reconnect (stats().publishes_sent_again); false on timeout,
     /// or when a publish failed (the broker refused it: counted in stats().publish_failures and
