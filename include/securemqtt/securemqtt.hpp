@@ -13,6 +13,7 @@
 #include <securemqtt/properties.hpp>
 #include <securemqtt/replay_guard.hpp>
 #include <securemqtt/replay_store.hpp>
+#include <securemqtt/request_reply.hpp>
 #include <securemqtt/secure_session.hpp>
 #include <securemqtt/signer.hpp>
 #include <securemqtt/tls_options.hpp>

@@ -56,6 +56,22 @@ struct RawClient {
         REQUIRE(cv.wait_for(lock, 15s, [&] { return captured.size() >= n; }));
         return captured[n - 1];
     }
+    // The first captured message `accept` takes (bounded wait).
+    template <typename Predicate>
+    mqtt::const_message_ptr wait_for_message_where(Predicate accept) {
+        std::unique_lock<std::mutex> lock(mutex);
+        mqtt::const_message_ptr found;
+        REQUIRE(cv.wait_for(lock, 15s, [&] {
+            for (const auto& m : captured) {
+                if (accept(*m)) {
+                    found = m;
+                    return true;
+                }
+            }
+            return false;
+        }));
+        return found;
+    }
     void publish(const std::string& topic, const std::string& payload, const mqtt::properties& props) {
         auto msg = mqtt::make_message(topic, payload, 1, false);
         msg->set_properties(props);
@@ -271,4 +287,114 @@ TEST_CASE("properties the protocol cannot carry are refused before anything is s
     REQUIRE(inbox.wait(1));
     std::lock_guard<std::mutex> lock(inbox.mutex);
     CHECK(inbox.messages[0].properties.payload_format == PayloadFormat::utf8);
+}
+
+TEST_CASE("request/response: a verified reply to a fresh correlation id on a private topic",
+          "[session][integration][properties][request]") {
+    SecureSession device(v5("device-1"));
+    std::atomic<int> served{0};
+    device.subscribe("devices/device-1/cmd", 1, [&](const Message& m) {
+        if (m.payload.as_string_view() == "silent") return;  // a device that does not answer
+        ++served;
+        reply_to(device, m, "done: " + std::string(m.payload.as_string_view()));
+    });
+    device.connect();
+    SecureSession app(v5("device-1"));
+    app.connect();
+    Requester requester(app, RequesterOptions{"devices/device-1/replies", 1});
+    CHECK(requester.reply_topic().rfind("devices/device-1/replies/", 0) == 0);
+    CHECK(requester.reply_topic().size() == std::string("devices/device-1/replies/").size() + 32);
+
+    SECTION("the reply comes, verified, with its request's correlation id") {
+        MessageProperties extra;
+        extra.content_type = "text/plain";
+        const std::optional<Reply> reply = requester.request("devices/device-1/cmd", "unlock-door", 15s, extra);
+        REQUIRE(reply.has_value());
+        CHECK(reply->payload == "done: unlock-door");
+        CHECK(reply->topic == requester.reply_topic());
+        CHECK(reply->key_id == "k1");
+        REQUIRE(reply->properties.correlation_data.has_value());
+        CHECK(reply->properties.correlation_data->size() == 16);
+        // Each request draws its own id.
+        const std::optional<Reply> again = requester.request("devices/device-1/cmd", "lock-door", 15s);
+        REQUIRE(again.has_value());
+        CHECK(again->payload == "done: lock-door");
+        CHECK(again->properties.correlation_data != reply->properties.correlation_data);
+        CHECK(served == 2);
+    }
+    SECTION("no reply within the time: nothing, and the request stops waiting") {
+        CHECK_FALSE(requester.request("devices/device-1/cmd", "silent", 200ms).has_value());
+        CHECK(requester.request("devices/device-1/cmd", "after", 15s).has_value());
+    }
+    SECTION("a request the broker refuses fails at once with the broker's reason") {
+        try {
+            (void)requester.request("devices/device-2/cmd", "not mine", 60s);
+            FAIL("a refused request was taken");
+        } catch (const PublishError& e) {
+            CHECK(e.status() == OutcomeStatus::refused);
+            INFO(e.what());
+            CHECK(std::string(e.what()).find("not_authorized") != std::string::npos);
+        }
+    }
+    SECTION("the Requester's own fields cannot be overridden") {
+        MessageProperties p;
+        p.response_topic = "devices/device-1/elsewhere";
+        CHECK_THROWS_AS(requester.request("devices/device-1/cmd", "x", 1s, p), ConfigError);
+        Message no_response_topic;
+        no_response_topic.topic = "devices/device-1/cmd";
+        CHECK_THROWS_AS(reply_to(device, no_response_topic, "x"), ConfigError);
+    }
+}
+
+TEST_CASE("request/response: a redirected request gets no reply, a forged reply is not taken",
+          "[session][integration][properties][request][security]") {
+    SecureSession device(v5("device-1"));
+    std::atomic<int> served{0};
+    device.subscribe("devices/device-1/cmd", 1, [&](const Message& m) {
+        ++served;
+        reply_to(device, m, "opened");
+    });
+    device.connect();
+    SecureSession app(v5("device-1"));
+    app.connect();
+    Requester requester(app, RequesterOptions{"devices/device-1/replies", 1});
+    RawClient attacker("device-1", "attacker-request");
+    attacker.subscribe("devices/device-1/cmd");
+    attacker.subscribe(requester.reply_topic());  // the ACL lets it read: replies are signed, not secret
+
+    REQUIRE(requester.request("devices/device-1/cmd", "unlock-door", 15s).has_value());
+    const mqtt::const_message_ptr request = attacker.wait_for_message(1);
+    const mqtt::const_message_ptr reply = attacker.wait_for_message(2);
+    REQUIRE(request->get_topic() == "devices/device-1/cmd");
+    REQUIRE(reply->get_topic() == requester.reply_topic());
+
+    // The captured request, its reply sent to the attacker instead: the device rejects it.
+    attacker.publish("devices/device-1/cmd", request->get_payload_str(),
+                     {{mqtt::property::RESPONSE_TOPIC, "devices/device-1/attacker"},
+                      {mqtt::property::CORRELATION_DATA,
+                       mqtt::get<std::string>(request->get_properties(), mqtt::property::CORRELATION_DATA)}});
+    REQUIRE(rejected(device, RejectReason::bad_mac, 1));
+    CHECK(served == 1);
+
+    // The captured reply, given the correlation id of a request now waiting: not taken.
+    device.disconnect();  // the device answers nothing more
+    const auto correlation_of = [](const mqtt::message& m) {
+        return mqtt::get<std::string>(m.get_properties(), mqtt::property::CORRELATION_DATA);
+    };
+    const std::string first_id = correlation_of(*request);
+    std::thread forger([&] {
+        // The new request (the attacker also sees its own re-publication, with the first id).
+        const mqtt::const_message_ptr next = attacker.wait_for_message_where([&](const mqtt::message& m) {
+            return m.get_topic() == "devices/device-1/cmd" && correlation_of(m) != first_id;
+        });
+        const std::string id = correlation_of(*next);
+        attacker.publish(requester.reply_topic(), reply->get_payload_str(), {{mqtt::property::CORRELATION_DATA, id}});
+    });
+    CHECK_FALSE(requester.request("devices/device-1/cmd", "unlock-door", 3s).has_value());
+    forger.join();
+    REQUIRE(rejected(app, RejectReason::bad_mac, 1));
+    // And the genuine reply re-sent as it was: a replay.
+    attacker.publish(requester.reply_topic(), reply->get_payload_str(), reply->get_properties());
+    REQUIRE(rejected(app, RejectReason::replayed, 1));
+    CHECK(requester.unmatched_replies() == 0);
 }

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+// Signed request/response (MQTT 5) on top of SecureSession: a request carries a fresh,
+// unguessable correlation id and a private response topic, both under the envelope's MAC, and
+// only a verified reply on that topic with that correlation id answers it.
+//
+// What this protects (docs/security.md, "Request/response"): a request re-published with another
+// response topic or correlation data is rejected as bad_mac, so nobody without a key can send a
+// device's reply elsewhere or match it to another request; a replayed request or reply is
+// `replayed`; a reply from a key not allowed to sign for the response topic is rejected by the
+// key's topic scope. The broker's ACL decides who may subscribe to the response topic: the reply
+// is signed, not encrypted.
+#pragma once
+
+#include <securemqtt/bytes.hpp>
+#include <securemqtt/export.hpp>
+#include <securemqtt/outcome.hpp>
+#include <securemqtt/properties.hpp>
+#include <securemqtt/secure_session.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace securemqtt {
+
+/// A verified reply, copied out of the delivery (it outlives the handler call).
+struct Reply {
+    std::string topic;
+    std::string payload;
+    std::string key_id;  ///< the key that signed the reply
+    std::int64_t timestamp_ms = 0;
+    MessageProperties properties;
+};
+
+/// Settings of a Requester.
+struct RequesterOptions {
+    /// Replies come to "<reply_prefix>/<32 random hex digits>", one topic per Requester. Choose
+    /// a prefix this session may subscribe to (broker ACL) and the responders' keys may sign for
+    /// (key topic scopes), e.g. "devices/app-1/replies". Required.
+    std::string reply_prefix;
+    int qos = 1;  ///< of the requests and of the reply subscription
+};
+
+/// Sends requests and waits for their verified replies. Needs a session with mqtt_version 5.
+///
+/// Under SessionOptions::delivery == once, a reply reaches only the earliest-made subscription
+/// matching the reply topic: do not cover the reply prefix with a subscription made before the
+/// Requester (e.g. "#"), or replies go there instead.
+class SECUREMQTT_EXPORT Requester {
+public:
+    /// Subscribes the private reply topic (blocking for the SUBACK when connected, as
+    /// SecureSession::subscribe). Throws ConfigError for an empty or invalid prefix, and what
+    /// subscribe() throws.
+    Requester(SecureSession& session, RequesterOptions options);
+    /// Unsubscribes (errors are logged by the session, not thrown). Replies still on their way
+    /// are counted by the session as unrouted.
+    ~Requester();
+    Requester(const Requester&) = delete;
+    Requester& operator=(const Requester&) = delete;
+
+    /// Publishes `payload` to `topic` with `properties` plus this Requester's response topic and
+    /// a fresh 16-byte correlation id (both signed), and waits up to `timeout` for the verified
+    /// reply carrying that correlation id. Nothing when none came in time (a late reply is then
+    /// counted in unmatched_replies()). Throws ConfigError when `properties` already has a
+    /// response topic or correlation data, or the session is not MQTT 5; PublishError with the
+    /// outcome's status when the broker refused the request or the connection lost it;
+    /// SigningError as publish(). Blocks: not from a handler, an event handler or a Completion
+    /// callback (the reply would be delivered on the thread that waits).
+    std::optional<Reply> request(std::string_view topic, ByteView payload, std::chrono::milliseconds timeout,
+                                 const MessageProperties& properties = {});
+
+    /// The private topic replies come to.
+    const std::string& reply_topic() const noexcept;
+    /// Verified messages on the reply topic that answered no waiting request: late replies,
+    /// a second reply to one request, or a reply without correlation data.
+    std::uint64_t unmatched_replies() const noexcept;
+
+    struct State;
+
+private:
+    SecureSession& session_;
+    RequesterOptions options_;
+    std::shared_ptr<State> state_;
+};
+
+/// Publishes `payload` as the reply to `request` (a Message delivered to a handler): to its
+/// response topic, with its correlation data, both of which the requester signed. `options`
+/// sets QoS, retain and further properties (not the response topic or correlation data).
+/// Throws ConfigError when the request has no response topic (nothing to reply to) or options
+/// set those two, and what publish() throws -- SigningError when this session's signing key may
+/// not sign for the response topic.
+SECUREMQTT_EXPORT Completion reply_to(SecureSession& session, const Message& request, ByteView payload,
+                                      PublishOptions options = {});
+
+}  // namespace securemqtt
