@@ -28,6 +28,11 @@ void usage() {
                  "  -m MESSAGE             payload; -f FILE: a file's bytes; -l: each stdin line\n"
                  "  -q QOS                 0, 1 or 2 (default 0)\n"
                  "  -r                     retain the message\n"
+                 "  -D publish PROPERTY VALUE  an MQTT 5 property (needs -V mqttv5): content-type,\n"
+                 "                         response-topic, correlation-data, user-property NAME\n"
+                 "                         VALUE (repeatable) -- these four are signed --,\n"
+                 "                         payload-format-indicator 0|1 (signed, and checked),\n"
+                 "                         message-expiry-interval SECS (not signed)\n"
                  "  --flush-timeout SECS   give up waiting for acknowledgements after SECS\n"
                  "                         (default: wait until every one is in)\n"
               << cli::session_usage() << cli::tls_usage();
@@ -67,16 +72,20 @@ int main(int argc, char** argv) {
         securemqtt::SecureSession session(cli::session_options(o));
         session.connect();
         const std::string& topic = o.topics.front();
+        securemqtt::PublishOptions options;
+        options.qos = o.qos;
+        options.retain = o.retain;
+        options.properties = o.properties;
         if (o.has_message) {
-            session.publish(topic, o.message, o.qos, o.retain);
+            session.publish(topic, o.message, options);
         } else if (!o.file.empty()) {
             std::ifstream in(o.file, std::ios::binary);
             if (!in) throw securemqtt::ConfigError("message file '" + o.file + "': cannot be read");
             const std::string payload((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-            session.publish(topic, payload, o.qos, o.retain);
+            session.publish(topic, payload, options);
         } else {
             std::string line;
-            while (std::getline(std::cin, line)) session.publish(topic, line, o.qos, o.retain);
+            while (std::getline(std::cin, line)) session.publish(topic, line, options);
         }
         if (!wait_for_acknowledgements(session, o.flush_timeout)) return 1;
         session.disconnect();

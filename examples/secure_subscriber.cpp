@@ -9,6 +9,7 @@
 // on stderr: "rejected: REASON on topic 'TOPIC'". Exit status: 0 after -C N verified messages
 // (or on SIGINT), 1 connection failure, 2 bad usage, 3 bad configuration, 27 timeout (-W).
 #include "common/cli.hpp"
+#include "common/format.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -27,6 +28,11 @@ void usage() {
                  "  -t FILTER              topic filter to subscribe to (repeatable)\n"
                  "  -q QOS                 0, 1 or 2 (default 0)\n"
                  "  -v                     print 'topic payload'\n"
+                 "  -F FORMAT              print each message as FORMAT says (mosquitto_sub's):\n"
+                 "                         %t topic, %p payload, %q QoS, %r retained, %l length,\n"
+                 "                         %x/%X payload in hex, %C content type, %D correlation\n"
+                 "                         data, %E expiry, %F payload format, %R response topic,\n"
+                 "                         %P user properties (name:value ...), %%; \\n \\t escapes\n"
                  "  -C COUNT               exit after COUNT verified messages\n"
                  "  -W SECONDS             give up after SECONDS (exit 27)\n"
                  "  --max-age SECONDS      oldest acceptable message (default 300)\n"
@@ -75,6 +81,9 @@ int main(int argc, char** argv) {
         std::mutex mutex;
         std::condition_variable done;
         int received = 0;
+        if (const std::string problem = cli::format_problem(o.format); !problem.empty()) {
+            throw cli::UsageError(problem);
+        }
         securemqtt::SecureSession session(cli::session_options(o));
         session.on_rejected([](std::string_view topic, securemqtt::RejectReason reason) {
             // One insertion per line: log lines from other threads must not land inside it.
@@ -84,8 +93,12 @@ int main(int argc, char** argv) {
             std::lock_guard<std::mutex> lock(mutex);
             if (o.count > 0 && received >= o.count) return;
             if (o.kill_in_handler > 0 && received + 1 == o.kill_in_handler) std::raise(SIGKILL);
-            if (o.verbose) std::cout << m.topic << ' ';
-            std::cout << m.payload.as_string_view() << std::endl;
+            if (!o.format.empty()) {
+                std::cout << cli::format_message(o.format, m) << std::endl;
+            } else {
+                if (o.verbose) std::cout << m.topic << ' ';
+                std::cout << m.payload.as_string_view() << std::endl;
+            }
             ++received;
             if (o.count > 0 && received >= o.count) done.notify_all();
         };

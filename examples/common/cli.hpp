@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -43,6 +44,9 @@ struct Options {
     std::int64_t store_hold_ms = 0;                              // --store-hold; 0: the library default
     int replay_window = 0;                                       // --replay-window; 0: the library default
     std::int64_t store_lease_ms = 0;                             // --store-lease; 0: the library default
+    securemqtt::MessageProperties properties;                    // -D publish ... (MQTT 5)
+    bool has_properties = false;
+    std::string format;                                          // -F (subscriber)
     securemqtt::TlsOptions tls;
     std::vector<std::pair<std::string, std::string>> keys;  // (key id, hex key file)
     std::vector<std::pair<std::string, std::string>> scopes;  // (key id, topic filter)
@@ -95,6 +99,42 @@ inline void read_passphrase_file(const std::string& path, std::string& pass) {
     if (got) pass.assign(line.c_str());
     securemqtt::wipe(line);
     while (!pass.empty() && (pass.back() == '\n' || pass.back() == '\r')) pass.pop_back();
+}
+
+// mosquitto_pub's -D publish PROPERTY VALUE (user-property takes NAME VALUE).
+inline void parse_publish_property(const std::string& command, const std::string& name,
+                                   const std::function<std::string()>& value, Options& o) {
+    if (command != "publish") {
+        throw UsageError("-D " + command + ": only publish properties are supported (-D publish PROPERTY VALUE)");
+    }
+    securemqtt::MessageProperties& p = o.properties;
+    if (name == "content-type") p.content_type = value();
+    else if (name == "response-topic") p.response_topic = value();
+    else if (name == "correlation-data") p.correlation_data = value();
+    else if (name == "user-property") {
+        std::string key = value();
+        p.user_properties.push_back({std::move(key), value()});
+    } else if (name == "message-expiry-interval") {
+        const std::string v = value();
+        long long n = -1;
+        try {
+            std::size_t used = 0;
+            n = std::stoll(v, &used);
+            if (used != v.size()) n = -1;
+        } catch (...) {
+        }
+        if (n < 0 || n > 4294967295LL) throw UsageError("-D publish message-expiry-interval takes 0 to 4294967295 seconds");
+        p.message_expiry = std::chrono::seconds(n);
+    } else if (name == "payload-format-indicator") {
+        const std::string v = value();
+        if (v != "0" && v != "1") throw UsageError("-D publish payload-format-indicator takes 0 or 1");
+        p.payload_format = v == "1" ? securemqtt::PayloadFormat::utf8 : securemqtt::PayloadFormat::unspecified;
+    } else {
+        throw UsageError("-D publish " + name + ": not a property this program publishes (content-type, "
+                         "correlation-data, message-expiry-interval, payload-format-indicator, response-topic, "
+                         "user-property)");
+    }
+    o.has_properties = true;
 }
 
 /// Parses argv. `publisher` selects the publisher's flags (-m -f -l -r) or the subscriber's
@@ -179,6 +219,12 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
             o.flush_timeout = parse_int(a, value());
             if (o.flush_timeout < 1) throw UsageError("--flush-timeout takes a number of seconds, at least 1");
         }
+        else if (publisher && (a == "-D" || a == "--property")) {
+            const std::string command = value();
+            const std::string name = value();
+            parse_publish_property(command, name, value, o);
+        }
+        else if (!publisher && (a == "-F")) o.format = value();
         else if (!publisher && (a == "-C" || a == "--count")) o.count = parse_int(a, value());
         else if (!publisher && (a == "-v" || a == "--verbose")) o.verbose = true;
         else if (!publisher && (a == "-W" || a == "--timeout")) o.wait_seconds = parse_int(a, value());
@@ -206,6 +252,7 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
     if (o.topics.empty()) throw UsageError("no topic given (-t)");
     if (o.keys.empty()) throw UsageError("no HMAC key given (--hmac-key FILE)");
     if (o.qos < 0 || o.qos > 2) throw UsageError("-q takes 0, 1 or 2");
+    if (o.has_properties && o.mqtt_version != 5) throw UsageError("-D needs -V mqttv5 (properties are MQTT 5's)");
     if (publisher) {
         const int sources = (o.has_message ? 1 : 0) + (o.file.empty() ? 0 : 1) + (o.lines ? 1 : 0);
         if (sources != 1) throw UsageError("give exactly one of -m MESSAGE, -f FILE, -l");

@@ -107,10 +107,10 @@ class Broker:
             flags += ["--key-id", n, "--hmac-key", self.keys[n]]
         return flags
 
-    def raw_client(self, name, client_id=""):
+    def raw_client(self, name, client_id="", protocol=mqtt.MQTTv311):
         """A plain paho-mqtt client with valid TLS credentials and no envelope logic."""
         cert, key = self.cert(name)
-        c = mqtt.Client(client_id=client_id)
+        c = mqtt.Client(client_id=client_id, protocol=protocol)
         ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.pem"))
         ctx.load_cert_chain(cert, key)
         c.tls_set_context(ctx)

@@ -255,6 +255,82 @@ class RefusedPublish(unittest.TestCase):
         self.assertNotIn("within 30 s", out.stderr)
 
 
+class Properties(unittest.TestCase):
+    FORMAT = r"%t|%p|%q|%r|%l|%x|%C|%D|%R|%P|%E|%F|%%\t."
+
+    def test_publish_properties_with_d_and_print_them_with_f(self):
+        topic = "devices/device-1/props"
+        sub = cpp_sub([topic], 1, extra=["-V", "mqttv5", "-F", self.FORMAT])
+        out = run([program("secure_publisher"), "-V", "mqttv5", "-q", "1", "-t", topic, "-m", "21.5",
+                   "-D", "publish", "content-type", "text/plain",
+                   "-D", "publish", "response-topic", "devices/device-1/replies",
+                   "-D", "publish", "correlation-data", "req-7",
+                   "-D", "publish", "user-property", "unit", "C",
+                   "-D", "publish", "user-property", "site", "north",
+                   "-D", "publish", "payload-format-indicator", "1",
+                   "-D", "publish", "message-expiry-interval", "600"] +
+                  broker.tls_flags("device-1") + broker.key_flags("device-1"))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        rc, out, err = sub.finish()
+        self.assertEqual(rc, 0, err)
+        fields = out.rstrip("\n").split("|")
+        self.assertEqual(fields[:10], [topic, "21.5", "1", "0", "4", "32312e35", "text/plain", "req-7",
+                                       "devices/device-1/replies", "unit:C site:north"], out)
+        self.assertTrue(0 < int(fields[10]) <= 600, out)  # the broker's time remaining
+        self.assertEqual(fields[11:], ["1", "%\t."], out)
+
+    def test_python_reference_to_cpp_with_properties_on_the_wire(self):
+        # The reference signs the properties; paho-mqtt sends them as MQTT 5 properties; the C++
+        # subscriber verifies them: the two implementations agree on §2.1 through a real broker.
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+        topic = "devices/device-1/props-py"
+        sub = cpp_sub([topic], 1, extra=["-V", "mqttv5", "-F", "%p|%C|%R|%D|%P"])
+        covered = {"content_type": "application/json", "response_topic": "devices/device-1/r",
+                   "correlation_data": b"\x00id", "user_properties": [("a", "1"), ("a", "2")]}
+        with open(broker.keys["device-1"]) as f:
+            key = bytes.fromhex(f.read().strip())
+        envelope = sm.Signer(key, "device-1").sign(topic, b'{"t":21}', properties=covered, utf8=True)
+        props = Properties(PacketTypes.PUBLISH)
+        props.ContentType = covered["content_type"]
+        props.ResponseTopic = covered["response_topic"]
+        props.CorrelationData = covered["correlation_data"]
+        props.UserProperty = covered["user_properties"]
+        client = broker.raw_client("device-1", "py-props", protocol=mqtt.MQTTv5)
+        try:
+            client.publish(topic, envelope, qos=1, properties=props).wait_for_publish(TIMEOUT)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        rc, out, err = sub.finish()
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, '{"t":21}|application/json|devices/device-1/r|\x00id|a:1 a:2\n')
+
+
+    def test_property_and_format_flags_that_cannot_work_are_usage_errors(self):
+        base = broker.tls_flags("device-1") + broker.key_flags("device-1")
+        cases = [
+            ([program("secure_publisher"), "-t", "devices/device-1/x", "-m", "x", "-D", "publish", "content-type",
+              "t"], "-D needs -V mqttv5"),
+            ([program("secure_publisher"), "-V", "mqttv5", "-t", "devices/device-1/x", "-m", "x", "-D", "connect",
+              "session-expiry-interval", "5"], "only publish properties"),
+            ([program("secure_publisher"), "-V", "mqttv5", "-t", "devices/device-1/x", "-m", "x", "-D", "publish",
+              "topic-alias", "1"], "not a property this program publishes"),
+            ([program("secure_subscriber"), "-t", "devices/device-1/x", "-F", "%t %Z"], "unknown specifier %Z"),
+        ]
+        for args, expected in cases:
+            with self.subTest(expected=expected):
+                out = run(args + base)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn(expected, out.stderr)
+        # A value MQTT cannot carry: refused before anything is sent (bad configuration).
+        out = run([program("secure_publisher"), "-V", "mqttv5", "-t", "devices/device-1/x", "-m", "x", "-D", "publish",
+                   "response-topic", "devices/+/r"] + base)
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertIn("response topic 'devices/+/r' is not a topic name", out.stderr)
+
+
 class FailClosedOptions(unittest.TestCase):
     def test_a_scope_for_a_key_id_that_is_not_loaded_is_a_configuration_error(self):
         # "device1" is a typo for "device-1": silently ignoring it would leave device-1 unscoped.
