@@ -73,5 +73,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         tampered[at] ^= static_cast<std::uint8_t>(1u << (size == 0 ? 0 : data[size - 1] % 8));
         if (verifier.verify("fuzz/topic", tampered).ok()) finding("a tampered envelope was accepted");
     }
+
+    // 3. The bytes as MQTT 5 properties: arbitrary covered properties next to an envelope must
+    //    never verify unless signed with exactly them.
+    const std::size_t cut = size / 2;
+    MessageProperties props;
+    props.correlation_data = std::string(reinterpret_cast<const char*>(data), cut);
+    props.user_properties.push_back({std::string(reinterpret_cast<const char*>(data) + cut, size - cut), "v"});
+    const auto covered = encode_covered_properties(props);
+    if (verifier.verify("plant/line-1/temperature", input, false, covered).ok() && !(size > 4 && (data[4] & 0x02))) {
+        finding("an envelope without the properties flag verified with covered properties");
+    }
+    signer.sign_into("fuzz/props", ByteView(data, cut), envelope, false, props);
+    if (!verifier.verify("fuzz/props", envelope, false, covered).ok()) finding("signed properties were rejected");
+    props.user_properties.back().value = "w";
+    signer.sign_into("fuzz/props", ByteView(data, cut), envelope, false, props);
+    if (verifier.verify("fuzz/props", envelope, false, covered).ok()) finding("changed properties were accepted");
     return 0;
 }
