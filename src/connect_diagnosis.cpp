@@ -50,6 +50,16 @@ Diagnosis from_verify_result(long result) {
     }
 }
 
+// ALPN protocol names in the TLS wire format: each preceded by its length.
+std::string alpn_wire(const std::vector<std::string>& protocols) {
+    std::string wire;
+    for (const std::string& p : protocols) {
+        wire += static_cast<char>(static_cast<unsigned char>(p.size()));  // 1 to 255, checked by the preflight
+        wire += p;
+    }
+    return wire;
+}
+
 // An alert the broker sent about our certificate, read from OpenSSL's error text.
 Diagnosis from_alert(const std::string& reason) {
     const std::string detail = "TLS handshake failed: the broker rejected our certificate (" + reason + ")";
@@ -153,8 +163,17 @@ Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsO
     if (!ctx) return {ConnectFailure::other, fallback_detail};
     SSL_CTX_set_min_proto_version(ctx.get(), tls.min_version == TlsVersion::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_cipher_list(ctx.get(), tls_cipher_string(tls).c_str());
-    SSL_CTX_load_verify_locations(ctx.get(), ca_file.empty() ? nullptr : ca_file.c_str(),
-                                  tls.ca_path.empty() ? nullptr : tls.ca_path.c_str());
+    if (tls.use_os_trust_store) {
+        SSL_CTX_set_default_verify_paths(ctx.get());  // as Paho does when given no CA
+    } else {
+        SSL_CTX_load_verify_locations(ctx.get(), ca_file.empty() ? nullptr : ca_file.c_str(),
+                                      tls.ca_path.empty() ? nullptr : tls.ca_path.c_str());
+    }
+    if (!tls.alpn.empty()) {
+        const std::string wire = alpn_wire(tls.alpn);
+        SSL_CTX_set_alpn_protos(ctx.get(), reinterpret_cast<const unsigned char*>(wire.data()),
+                                static_cast<unsigned>(wire.size()));
+    }
     SSL_CTX_set_default_passwd_cb(ctx.get(), pass_cb);
     SSL_CTX_set_default_passwd_cb_userdata(ctx.get(), const_cast<std::string*>(&tls.key_passphrase));
     if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert_file.c_str()) != 1 ||
@@ -189,7 +208,14 @@ Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsO
             ERR_clear_error();
             return from_verify_result(result);
         }
-        return from_alert(openssl_reason("handshake failed"));
+        const std::string reason = openssl_reason("handshake failed");
+        if (contains(reason, "no application protocol")) {
+            std::string offered;
+            for (const std::string& p : tls.alpn) offered += (offered.empty() ? "" : ", ") + p;
+            return {ConnectFailure::tls_handshake,
+                    "TLS handshake failed: the broker accepts none of the ALPN protocols offered (" + offered + ")"};
+        }
+        return from_alert(reason);
     }
     // TLS 1.3: the broker judges our certificate after the handshake and answers with an
     // alert; a broker that is happy waits for CONNECT instead (the read then times out).

@@ -991,7 +991,8 @@ void SecureSession::Impl::reconnect_loop() noexcept {
 mqtt::connect_options SecureSession::Impl::make_connect_options() {
     const TlsOptions& tls = options.tls;
     mqtt::ssl_options ssl;
-    ssl.set_trust_store(ca_file);
+    // Neither a CA file nor a directory (use_os_trust_store): Paho loads OpenSSL's defaults.
+    if (!ca_file.empty()) ssl.set_trust_store(ca_file);
     if (!tls.ca_path.empty()) ssl.ca_path(tls.ca_path);
     ssl.set_key_store(cert_file);
     ssl.set_private_key(key_file);

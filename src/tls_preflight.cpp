@@ -212,8 +212,21 @@ PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Lo
         report.warnings.push_back(message);
         if (logger) logger(LogLevel::warning, message);
     };
-    if (o.ca_file.empty() && o.ca_path.empty() && o.ca_pem.empty()) {
-        throw ConfigError("TLS: no CA configured to verify the broker (--cafile or --capath)");
+    const bool own_ca = !o.ca_file.empty() || !o.ca_path.empty() || !o.ca_pem.empty();
+    if (o.use_os_trust_store && own_ca) {
+        throw ConfigError("TLS: use_os_trust_store (--tls-use-os-certs) and a CA file or directory exclude each "
+                          "other; to trust a private CA too, add it to the system's store");
+    }
+    if (o.use_os_trust_store && !o.crl_file.empty()) {
+        throw ConfigError("TLS: a CRL file needs the CA given as a file (--cafile), not the system's store");
+    }
+    if (!own_ca && !o.use_os_trust_store) {
+        throw ConfigError("TLS: no CA configured to verify the broker (--cafile, --capath or --tls-use-os-certs)");
+    }
+    for (const std::string& protocol : o.alpn) {
+        if (protocol.empty() || protocol.size() > 255) {
+            throw ConfigError("TLS: an ALPN protocol name must be 1 to 255 bytes, got '" + protocol.substr(0, 64) + "'");
+        }
     }
     const bool has_cert = !o.cert_file.empty() || !o.cert_pem.empty();
     const bool has_key = !o.key_file.empty() || !o.key_pem.empty();
@@ -279,6 +292,10 @@ PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Lo
              std::to_string(o.expiry_warning_days) + " days");
     }
 
+    report.client_subject = subject_text(leaf);
+    report.client_not_after_ms = asn1_time_ms(X509_get0_notAfter(leaf));
+    if (o.use_os_trust_store) return report;  // a public CA did not issue it: the broker judges
+
     // Chain to the configured CA, as the broker will check it.
     X509StackPtr untrusted(sk_X509_new_null());
     for (int i = 1; i < sk_X509_num(chain.get()); ++i) sk_X509_push(untrusted.get(), sk_X509_value(chain.get(), i));
@@ -304,8 +321,6 @@ PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Lo
         }
         fail(cert_src, std::string("does not chain to ") + ca_name + " (" + X509_verify_cert_error_string(err) + ")");
     }
-    report.client_subject = subject_text(leaf);
-    report.client_not_after_ms = asn1_time_ms(X509_get0_notAfter(leaf));
     return report;
 }
 

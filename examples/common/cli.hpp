@@ -199,6 +199,8 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         else if (a == "--tls-version") o.tls.min_version = securemqtt::parse_tls_version(value());
         else if (a == "--ciphers") o.tls.ciphers = value();
         else if (a == "--insecure") o.tls.verify_hostname = false;
+        else if (a == "--tls-alpn") o.tls.alpn.push_back(value());
+        else if (a == "--tls-use-os-certs") o.tls.use_os_trust_store = true;
         else if (a == "--key-id") pending_key_id = value();
         else if (a == "--hmac-key") {
             const std::string file = value();
@@ -284,6 +286,8 @@ inline const char* tls_usage() {
            "  --crlfile FILE         CRLs (PEM) to check the broker's and our certificates against\n"
            "  --tls-version VER      oldest TLS version: tlsv1.2 (default) or tlsv1.3\n"
            "  --ciphers LIST         OpenSSL cipher list for TLS 1.2\n"
+           "  --tls-use-os-certs     trust the system's CA certificates (instead of --cafile)\n"
+           "  --tls-alpn PROTO       offer ALPN protocol PROTO (repeatable), e.g. x-amzn-mqtt-ca\n"
            "  --insecure             do not check the broker's host name (not for production)\n"
            "Message integrity:\n"
            "  --key-id ID            key id for the next --hmac-key (default: 'default')\n"

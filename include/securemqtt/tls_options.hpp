@@ -58,8 +58,18 @@ struct TlsOptions {
     /// unless the list names a security level itself. A list that sets a security level below
     /// 2, or any list together with a TLS 1.3 floor (it would be ignored), is a ConfigError.
     std::string ciphers;
-    /// ALPN protocol names offered, e.g. {"mqtt"}; empty offers none.
+    /// ALPN protocol names offered in the handshake, in order of preference, e.g.
+    /// {"x-amzn-mqtt-ca"} for AWS IoT Core on port 443; empty offers none. Each 1 to 255 bytes.
+    /// A broker that agrees to none of them ends the handshake: the connect error says so.
     std::vector<std::string> alpn;
+    /// Trust the operating system's CA certificates for the broker (OpenSSL's default
+    /// locations: the files named by SSL_CERT_FILE / SSL_CERT_DIR when set, else the system's,
+    /// e.g. /etc/ssl/certs on Debian), as for hosted brokers with certificates from public CAs.
+    /// Instead of ca_file, ca_path and ca_pem (giving both is a ConfigError: to trust a private
+    /// CA too, add it to the system store), and without crl_file (its CRLs travel with the CA
+    /// file). The preflight then does not check that the client certificate chains to a
+    /// trusted CA: public CAs do not issue it, the broker judges it.
+    bool use_os_trust_store = false;
     /// Check that the broker's certificate names the host connected to. On by default (Paho
     /// leaves it off); turning it off is logged as a warning.
     bool verify_hostname = true;

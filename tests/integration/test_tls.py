@@ -403,6 +403,102 @@ class TlsFloor(unittest.TestCase):
                                    r"tlsv1 alert protocol version)\)$")
 
 
+class Alpn(unittest.TestCase):
+    """ALPN (e.g. AWS IoT Core's x-amzn-mqtt-ca on port 443) against openssl s_server, which
+    prints what the client offered and what it selected. s_server speaks no MQTT: the publisher
+    fails after the handshake either way; what counts is the handshake."""
+
+    def serve(self, alpn):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        log = open(os.path.join(broker.dir, "s_server-%d.log" % port), "w+")
+        self.addCleanup(log.close)
+        server = subprocess.Popen(
+            ["openssl", "s_server", "-accept", str(port), "-cert", os.path.join(broker.certs, "server.pem"), "-key",
+             os.path.join(broker.certs, "server.key"), "-CAfile", os.path.join(broker.certs, "ca.pem"), "-Verify",
+             "1", "-alpn", alpn], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)  # stdin open: it serves
+        self.addCleanup(server.wait)
+        self.addCleanup(server.kill)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        return port, log
+
+    def publish_to(self, port, *alpn_flags):
+        flags = []
+        for p in alpn_flags:
+            flags += ["--tls-alpn", p]
+        return run([program("secure_publisher"), "-h", "localhost", "-p", str(port), "-t", "devices/device-1/t", "-m",
+                    "x", "--cafile", os.path.join(broker.certs, "ca.pem"), "--cert", broker.cert("device-1")[0],
+                    "--key", broker.cert("device-1")[1], "-k", "5"] + broker.key_flags("device-1") + flags)
+
+    def test_the_protocols_are_offered_and_one_is_agreed(self):
+        port, log = self.serve("x-amzn-mqtt-ca")
+        out = self.publish_to(port, "mqtt", "x-amzn-mqtt-ca")
+        self.assertEqual(out.returncode, 1, out.stderr)  # no MQTT behind it
+        self.assertNotIn("ALPN", out.stderr)
+        log.seek(0)
+        text = log.read()
+        self.assertIn("ALPN protocols advertised by the client: mqtt, x-amzn-mqtt-ca", text)
+        self.assertIn("ALPN protocols selected: x-amzn-mqtt-ca", text)
+
+    def test_a_server_that_agrees_to_none_is_a_clear_error(self):
+        port, _ = self.serve("something-else")
+        out = self.publish_to(port, "x-amzn-mqtt-ca")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("the broker accepts none of the ALPN protocols offered (x-amzn-mqtt-ca) [tls_handshake]",
+                      out.stderr)
+
+    def test_without_alpn_nothing_is_offered(self):
+        port, log = self.serve("x-amzn-mqtt-ca")
+        out = self.publish_to(port)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        log.seek(0)
+        self.assertNotIn("ALPN protocols advertised", log.read())
+
+
+class OsTrustStore(unittest.TestCase):
+    """--tls-use-os-certs trusts OpenSSL's default locations. The tests point them (SSL_CERT_FILE,
+    SSL_CERT_DIR) at a store of their own, never at the machine's."""
+
+    def store(self, *ca_files):
+        d = tempfile.mkdtemp(prefix="securemqtt-os-store-")
+        self.addCleanup(shutil.rmtree, d, True)
+        bundle = os.path.join(d, "ca-certificates.crt")
+        with open(bundle, "w") as out:
+            for ca in ca_files:
+                with open(ca) as f:
+                    out.write(f.read())
+        empty_dir = os.path.join(d, "certs")
+        os.makedirs(empty_dir)
+        return dict(os.environ, SSL_CERT_FILE=bundle, SSL_CERT_DIR=empty_dir)
+
+    def publish_os(self, env, *extra):
+        cert, key = broker.cert("device-1")
+        return run([program("secure_publisher"), "-h", "localhost", "-p", str(broker.port), "-q", "1", "-t",
+                    "devices/device-1/os-store", "-m", "x", "--tls-use-os-certs", "--cert", cert, "--key", key] +
+                   broker.key_flags("device-1") + list(extra), env=env)
+
+    def test_a_broker_whose_ca_is_in_the_system_store_is_trusted(self):
+        out = self.publish_os(self.store(os.path.join(other.certs, "ca.pem"), os.path.join(broker.certs, "ca.pem")))
+        self.assertEqual(out.returncode, 0, out.stderr)
+
+    def test_a_broker_whose_ca_is_not_in_it_is_refused(self):
+        out = self.publish_os(self.store(os.path.join(other.certs, "ca.pem")))
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("[certificate_not_trusted]", out.stderr)
+
+    def test_the_system_store_and_a_ca_file_exclude_each_other(self):
+        out = self.publish_os(self.store(os.path.join(broker.certs, "ca.pem")), "--cafile",
+                              os.path.join(broker.certs, "ca.pem"))
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertIn("exclude each other", out.stderr)
+
+
 class ForeignCertificates(unittest.TestCase):
     """The programs with a CA and certificates made by plain openssl commands (RSA), not by
     the project's scripts."""
