@@ -13,11 +13,33 @@ namespace {
 
 constexpr std::size_t max_mqtt_string = 65535;
 
-// MQTT 5 §1.5.4: well-formed UTF-8 without U+0000, at most 65,535 bytes.
+std::string code_point_text(std::uint32_t cp) {
+    static const char digits[] = "0123456789ABCDEF";
+    std::string hex;
+    for (int shift = cp > 0xFFFF ? 20 : 12; shift >= 0; shift -= 4) hex += digits[(cp >> shift) & 15];
+    return "U+" + hex;
+}
+
+// MQTT 5 §1.5.4: well-formed UTF-8 without U+0000, at most 65,535 bytes; and none of the code
+// points a receiver may treat as malformed (Mosquitto does, and drops the connection): control
+// characters U+0001-U+001F and U+007F-U+009F, non-characters.
 std::string string_problem(std::string_view what, std::string_view value) {
     if (value.size() > max_mqtt_string) return std::string(what) + " is longer than 65,535 bytes";
     if (!is_well_formed_utf8(value)) return std::string(what) + " is not well-formed UTF-8";
     if (value.find('\0') != std::string_view::npos) return std::string(what) + " contains U+0000";
+    for (std::size_t i = 0; i < value.size();) {  // well-formed: decode without checks
+        const auto b = static_cast<unsigned char>(value[i]);
+        const std::size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+        std::uint32_t cp = n == 1 ? b : n == 2 ? (b & 0x1Fu) : n == 3 ? (b & 0x0Fu) : (b & 0x07u);
+        for (std::size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(value[i + k]) & 0x3Fu);
+        i += n;
+        if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+            return std::string(what) + " contains a control character (" + code_point_text(cp) + ")";
+        }
+        if ((cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFEu) == 0xFFFEu) {
+            return std::string(what) + " contains a non-character (" + code_point_text(cp) + ")";
+        }
+    }
     return {};
 }
 

@@ -6,6 +6,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -19,9 +20,15 @@ struct Requester::State {
     std::map<std::string, std::optional<Reply>> waiting;  // correlation id -> its reply, once come
     std::atomic<std::uint64_t> unmatched{0};
     std::string reply_topic;
+    std::vector<std::string> responder_keys;  // empty: any key the keyring lets sign for the topic
 
     void deliver(const Message& m) {
         const std::optional<std::string>& correlation = m.properties.correlation_data;
+        if (!responder_keys.empty() &&
+            std::find(responder_keys.begin(), responder_keys.end(), m.key_id) == responder_keys.end()) {
+            unmatched.fetch_add(1, std::memory_order_relaxed);  // verified, but not by a responder's key
+            return;
+        }
         std::lock_guard<std::mutex> lock(mutex);
         const auto it = correlation ? waiting.find(*correlation) : waiting.end();
         if (it == waiting.end() || it->second) {  // nobody waits for it, or it was answered already
@@ -49,6 +56,16 @@ std::string random_bytes(std::size_t n) {
     return raw;
 }
 
+// now + timeout on the steady clock, saturating: a wait "for ever" (milliseconds::max()) must
+// not overflow into one that ends at once.
+std::chrono::steady_clock::time_point deadline_after(std::chrono::milliseconds timeout) {
+    using clock = std::chrono::steady_clock;
+    const auto now = clock::now();
+    if (timeout.count() <= 0) return now;
+    const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(clock::time_point::max() - now);
+    return timeout >= room ? clock::time_point::max() : now + timeout;
+}
+
 std::string random_hex(std::size_t bytes) {
     static const char digits[] = "0123456789abcdef";
     std::string hex;
@@ -65,6 +82,7 @@ std::string random_hex(std::size_t bytes) {
 Requester::Requester(SecureSession& session, RequesterOptions options)
     : session_(session), options_(std::move(options)), state_(std::make_shared<State>()) {
     if (options_.reply_prefix.empty()) throw ConfigError("requester: reply_prefix is empty");
+    state_->responder_keys = options_.responder_keys;
     state_->reply_topic = options_.reply_prefix + "/" + random_hex(16);
     if (!is_valid_topic_name(state_->reply_topic)) {
         throw ConfigError("requester: reply_prefix '" + options_.reply_prefix + "' does not make a topic name");
@@ -105,31 +123,31 @@ std::optional<Reply> Requester::request(std::string_view topic, ByteView payload
         std::lock_guard<std::mutex> lock(s.mutex);
         s.waiting.emplace(correlation, std::nullopt);
     }
-    struct Forget {  // whatever happens, this request stops waiting
-        State& s;
-        const std::string& correlation;
-        ~Forget() {
-            std::lock_guard<std::mutex> lock(s.mutex);
-            s.waiting.erase(correlation);
-        }
-    } forget{s, correlation};
-
     // A refusal or loss of the request ends the wait early, with its reason.
     auto failed = std::make_shared<std::optional<Outcome>>();
     std::shared_ptr<State> state = state_;
-    session_.publish(topic, payload, options).then([state, failed](const Outcome& outcome) {
-        if (outcome.ok()) return;
-        std::lock_guard<std::mutex> lock(state->mutex);
-        *failed = outcome;
-        state->cv.notify_all();
-    });
+    try {
+        session_.publish(topic, payload, options).then([state, failed](const Outcome& outcome) {
+            if (outcome.ok()) return;
+            std::lock_guard<std::mutex> lock(state->mutex);
+            *failed = outcome;
+            state->cv.notify_all();
+        });
+    } catch (...) {  // not sent: nothing to wait for
+        std::lock_guard<std::mutex> lock(s.mutex);
+        s.waiting.erase(correlation);
+        throw;
+    }
 
     std::unique_lock<std::mutex> lock(s.mutex);
     const auto it = s.waiting.find(correlation);
-    s.cv.wait_for(lock, timeout, [&] { return it->second.has_value() || failed->has_value(); });
-    if (it->second) return std::move(it->second);
+    s.cv.wait_until(lock, deadline_after(timeout), [&] { return it->second.has_value() || failed->has_value(); });
+    std::optional<Reply> reply = std::move(it->second);
+    s.waiting.erase(it);  // under the same lock: a reply from now on is counted as unmatched
+    if (reply) return reply;
     if (*failed) {
-        const Outcome& o = **failed;
+        const Outcome o = **failed;
+        lock.unlock();
         throw PublishError("request to '" + std::string(topic) + "' failed (" + std::string(to_string(o.status)) +
                                ", " + std::string(to_string(o.reason)) + "): " + o.detail,
                            o.status);
@@ -137,15 +155,32 @@ std::optional<Reply> Requester::request(std::string_view topic, ByteView payload
     return std::nullopt;
 }
 
-Completion reply_to(SecureSession& session, const Message& request, ByteView payload, PublishOptions options) {
+Completion reply_to(SecureSession& session, const Message& request, ByteView payload, const ReplyOptions& options) {
+    if (options.allowed_response_topics.empty()) {
+        throw ConfigError("reply: ReplyOptions::allowed_response_topics is empty (say which topics replies may go to)");
+    }
+    for (const std::string& filter : options.allowed_response_topics) {
+        if (!is_valid_topic_filter(filter)) throw ConfigError("reply: '" + filter + "' is not a valid topic filter");
+    }
     if (!request.properties.response_topic) {
         throw ConfigError("reply to '" + std::string(request.topic) + "': the request has no response topic");
     }
-    if (options.properties.response_topic || options.properties.correlation_data) {
+    const PublishOptions& publish = options.publish;
+    if (publish.properties.response_topic || publish.properties.correlation_data) {
         throw ConfigError("reply: the response topic and correlation data come from the request");
     }
-    options.properties.correlation_data = request.properties.correlation_data;
-    return session.publish(*request.properties.response_topic, payload, options);
+    // The requester chose the response topic: a key that may publish requests could otherwise
+    // point our signed reply at any topic we may sign for (our own command topic, say).
+    const std::string& to = *request.properties.response_topic;
+    const bool allowed = std::any_of(options.allowed_response_topics.begin(), options.allowed_response_topics.end(),
+                                     [&](const std::string& filter) { return topic_matches(filter, to); });
+    if (!allowed) {
+        throw SigningError("reply to the request on '" + std::string(request.topic) + "': response topic '" +
+                           to.substr(0, 256) + "' is not among the allowed response topics");
+    }
+    PublishOptions reply = publish;
+    reply.properties.correlation_data = request.properties.correlation_data;
+    return session.publish(to, payload, reply);
 }
 
 }  // namespace securemqtt

@@ -6,12 +6,15 @@
 #include "completion.hpp"
 #include "connect_diagnosis.hpp"
 #include "credential_file.hpp"
+#include "event_queue.hpp"
 #include "key_unlock.hpp"
 #include "mqtt_properties.hpp"
 #include "openssl_init.hpp"
+#include "operation_tracker.hpp"
 #include "tls_protocol_floor.hpp"
 #include "tls_revocation.hpp"
 #include "topic_match.hpp"
+#include "user_code.hpp"
 
 #include <securemqtt/clock.hpp>
 #include <securemqtt/envelope.hpp>
@@ -205,68 +208,26 @@ struct SecureSession::Impl {
     std::condition_variable reconnect_token_cv;
     mqtt::token_ptr reconnect_token;
     bool reconnect_token_expected = false;
-    // Events are queued and handed to the handler by one thread of the session's own, in the
-    // order queued: never with a lock held, never on Paho's thread, one at a time, so that a
-    // handler may call anything, connect() and disconnect() included.
-    std::mutex events_mutex;
-    std::condition_variable events_cv;
-    std::deque<SessionEvent> events;
-    bool events_stop = false;
-    std::thread event_thread;
     void emit(SessionEvent event) noexcept {
         try {
             {
                 std::lock_guard<std::mutex> lock(mutex);
                 if (!event_handler) return;
             }
-            std::lock_guard<std::mutex> lock(events_mutex);
-            if (events_stop) return;
-            events.push_back(std::move(event));
-            if (!event_thread.joinable()) event_thread = std::thread([this] { deliver_events(); });
+            events.push(std::move(event));
         } catch (const std::exception&) {  // no memory, or no thread: the event is lost, said
             log(LogLevel::error, "a lifecycle event could not be queued");
-            return;
-        }
-        events_cv.notify_one();
-    }
-    void deliver_events() noexcept {
-        std::unique_lock<std::mutex> lock(events_mutex);
-        for (;;) {
-            events_cv.wait(lock, [this] { return events_stop || !events.empty(); });
-            if (events.empty()) return;  // stopped, and all delivered
-            const SessionEvent event = std::move(events.front());
-            events.pop_front();
-            lock.unlock();
-            EventHandler handler;
-            {
-                std::lock_guard<std::mutex> guard(mutex);
-                handler = event_handler;
-            }
-            try {
-                if (handler) handler(event);
-            } catch (const std::exception& e) {
-                handler_errors.fetch_add(1, std::memory_order_relaxed);
-                log(LogLevel::error, std::string("event handler threw: ") + e.what());
-            } catch (...) {
-                handler_errors.fetch_add(1, std::memory_order_relaxed);
-                log(LogLevel::error, "event handler threw");
-            }
-            lock.lock();
         }
     }
-    // Delivers what is queued, then no more (the session is ending).
-    void stop_events() noexcept {
+    void deliver_event(const SessionEvent& event) noexcept {
+        EventHandler handler;
         {
-            std::lock_guard<std::mutex> lock(events_mutex);
-            events_stop = true;
+            std::lock_guard<std::mutex> guard(mutex);
+            handler = event_handler;
         }
-        events_cv.notify_all();
-        if (!event_thread.joinable()) return;
-        if (event_thread.get_id() == std::this_thread::get_id()) {
-            event_thread.detach();  // the handler itself destroys the session
-        } else {
-            event_thread.join();
-        }
+        if (!handler) return;
+        detail::call_user_code([&] { handler(event); }, [] { return std::string("event handler"); }, handler_errors,
+                               [this](const std::string& line) { log(LogLevel::error, line); });
     }
     std::set<std::string> unrouted_topics;  // those already logged
     // True from connect_client() starting a connection until Paho's connected callback for it.
@@ -274,54 +235,8 @@ struct SecureSession::Impl {
     // past its wait: the callback, not connect(), clears the flag.
     bool connect_pending = false;
 
-    // Outcomes not known yet: publishes by their message (the same message object follows a
-    // publish carried over to a new client), subscribes and unsubscribes by an id Paho hands
-    // back as the token's user context. Completed outside the lock; whatever is left when the
-    // session ends is completed as session_closed.
-    std::mutex outcomes_mutex;
-    std::unordered_map<const mqtt::message*, std::shared_ptr<detail::CompletionState>> publish_outcomes;
-    struct Request {
-        std::shared_ptr<detail::CompletionState> state;
-        std::uint64_t subscription = 0;  // Subscription::id, for a SUBSCRIBE
-        std::string filter;
-    };
-    std::unordered_map<std::uintptr_t, Request> request_outcomes;
-    std::uintptr_t next_request = 1;
+    detail::OperationTracker operations;  // outcomes not known yet
     std::uint64_t next_subscription = 1;  // under `mutex`
-    void complete_publish(const mqtt::message* msg, Outcome outcome) noexcept {
-        std::shared_ptr<detail::CompletionState> state;
-        {
-            std::lock_guard<std::mutex> lock(outcomes_mutex);
-            const auto it = publish_outcomes.find(msg);
-            if (it == publish_outcomes.end()) return;
-            state = std::move(it->second);
-            publish_outcomes.erase(it);
-        }
-        state->complete(std::move(outcome));
-    }
-    void forget_publish(const mqtt::message* msg) noexcept {
-        std::lock_guard<std::mutex> lock(outcomes_mutex);
-        publish_outcomes.erase(msg);
-    }
-    std::uintptr_t track_request(std::shared_ptr<detail::CompletionState> state, std::uint64_t subscription = 0,
-                                 const std::string& filter = std::string()) {
-        std::lock_guard<std::mutex> lock(outcomes_mutex);
-        const std::uintptr_t id = next_request++;
-        request_outcomes.emplace(id, Request{std::move(state), subscription, filter});
-        return id;
-    }
-    // The request `id` stands for, no longer tracked; nothing when it is not (any more).
-    std::optional<Request> take_request(std::uintptr_t id) noexcept {
-        std::lock_guard<std::mutex> lock(outcomes_mutex);
-        const auto it = request_outcomes.find(id);
-        if (it == request_outcomes.end()) return std::nullopt;
-        std::optional<Request> request(std::move(it->second));
-        request_outcomes.erase(it);
-        return request;
-    }
-    void complete_request(std::uintptr_t id, Outcome outcome) noexcept {
-        if (auto request = take_request(id)) request->state->complete(std::move(outcome));
-    }
     // How an operation Paho failed with `code` ended: cut short by a loss (a clean session's
     // unanswered operations are discarded: MQTTASYNC_OPERATION_INCOMPLETE), or by the session's end.
     OutcomeStatus loss_status(int code) noexcept {
@@ -356,25 +271,14 @@ struct SecureSession::Impl {
         for (auto& state : pending) state->complete(Outcome{OutcomeStatus::failed, ReasonCode::success, why});
     }
     void close_outcomes() noexcept {
-        std::vector<std::shared_ptr<detail::CompletionState>> left;
+        const Outcome closed{OutcomeStatus::session_closed, ReasonCode::success, "the session ended first"};
         try {
             for (const Subscription& sub : *subscriptions()) {
-                if (sub.pending) left.push_back(sub.pending);  // finished ones ignore a second outcome
+                if (sub.pending) sub.pending->complete(closed);  // finished ones ignore a second outcome
             }
         } catch (const std::bad_alloc&) {
         }
-        {
-            std::lock_guard<std::mutex> lock(outcomes_mutex);
-            try {
-                left.reserve(left.size() + publish_outcomes.size() + request_outcomes.size());
-                for (auto& entry : publish_outcomes) left.push_back(std::move(entry.second));
-                for (auto& entry : request_outcomes) left.push_back(std::move(entry.second.state));
-            } catch (const std::bad_alloc&) {
-            }
-            publish_outcomes.clear();
-            request_outcomes.clear();
-        }
-        for (auto& state : left) state->complete(Outcome{OutcomeStatus::session_closed, ReasonCode::success, "the session ended first"});
+        operations.complete_all(closed);
     }
     // Subscribes and unsubscribes: the outcome from the SUBACK's or UNSUBACK's reason codes.
     struct RequestListener : mqtt::iaction_listener {
@@ -401,6 +305,8 @@ struct SecureSession::Impl {
         connection_losses{0}, handler_errors{0}, replay_store_failures{0};
     std::atomic<bool> store_outage{false};  // the last confirmation failed: logged once until one succeeds
     std::array<std::atomic<std::uint64_t>, reject_reason_count> rejected{};
+    // Last: destroyed first, while what its deliveries use still exists.
+    detail::EventQueue events{[this](const SessionEvent& event) { deliver_event(event); }};
 };
 
 void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcept {
@@ -433,15 +339,9 @@ void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcep
             handler = reject_handler;
         }
         if (handler) {
-            try {
-                handler(topic, result.reason());
-            } catch (const std::exception& e) {
-                handler_errors.fetch_add(1, std::memory_order_relaxed);
-                log(LogLevel::error, std::string("on_rejected handler threw: ") + e.what());
-            } catch (...) {
-                handler_errors.fetch_add(1, std::memory_order_relaxed);
-                log(LogLevel::error, "on_rejected handler threw a non-standard exception");
-            }
+            detail::call_user_code([&] { handler(topic, result.reason()); },
+                                   [] { return std::string("on_rejected handler"); }, handler_errors,
+                                   [this](const std::string& line) { log(LogLevel::error, line); });
         }
         return;
     }
@@ -462,15 +362,8 @@ void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcep
         if (!detail::valid_filter_matches(s.match, topic)) continue;  // checked in subscribe()
         if (routed && options.delivery == Delivery::once) break;
         routed = true;
-        try {
-            s.handler(m);
-        } catch (const std::exception& e) {
-            handler_errors.fetch_add(1, std::memory_order_relaxed);
-            log(LogLevel::error, "handler for '" + s.filter + "' threw: " + e.what());
-        } catch (...) {
-            handler_errors.fetch_add(1, std::memory_order_relaxed);
-            log(LogLevel::error, "handler for '" + s.filter + "' threw a non-standard exception");
-        }
+        detail::call_user_code([&] { s.handler(m); }, [&] { return "handler for '" + s.filter + "'"; },
+                               handler_errors, [this](const std::string& line) { log(LogLevel::error, line); });
     }
     if (!routed) note_unrouted(topic);
     // The at-least-once boundary: the message becomes durable only now, after its handlers
@@ -532,7 +425,7 @@ void SecureSession::Impl::PublishListener::on_success(const mqtt::token& tok) {
     // twice, and the receiver drops the second as replayed).
     if (const mqtt::message* msg = message_of(tok)) {
         const ReasonCode reason = reason_of(tok, session.options.mqtt_version, ReasonCode::success);
-        session.complete_publish(msg, Outcome{OutcomeStatus::success, reason >= ReasonCode::unspecified_error
+        session.operations.complete_publish(msg, Outcome{OutcomeStatus::success, reason >= ReasonCode::unspecified_error
                                                                           ? ReasonCode::success
                                                                           : reason,
                                               {}});
@@ -594,11 +487,11 @@ void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
                          std::to_string(code) + ", reason code " + std::to_string(reason) + ")";
     }
     session.log(LogLevel::error, outcome.detail);
-    if (msg) session.complete_publish(msg.get(), std::move(outcome));
+    if (msg) session.operations.complete_publish(msg.get(), std::move(outcome));
 }
 
 void SecureSession::Impl::RequestListener::on_success(const mqtt::token& tok) {
-    std::optional<Request> request = session.take_request(reinterpret_cast<std::uintptr_t>(tok.get_user_context()));
+    std::optional<detail::TrackedRequest> request = session.operations.take_request(reinterpret_cast<std::uintptr_t>(tok.get_user_context()));
     if (!request) return;
     Outcome outcome;
     try {
@@ -632,7 +525,7 @@ void SecureSession::Impl::RequestListener::on_success(const mqtt::token& tok) {
 }
 
 void SecureSession::Impl::RequestListener::on_failure(const mqtt::token& tok) {
-    std::optional<Request> request = session.take_request(reinterpret_cast<std::uintptr_t>(tok.get_user_context()));
+    std::optional<detail::TrackedRequest> request = session.operations.take_request(reinterpret_cast<std::uintptr_t>(tok.get_user_context()));
     if (!request) return;
     const int reason = tok.get_reason_code();
     const int code = tok.get_return_code();
@@ -665,12 +558,11 @@ mqtt::token_ptr SecureSession::Impl::send_subscribe(mqtt::async_client& client, 
                                                     const std::shared_ptr<detail::CompletionState>& state,
                                                     std::uint64_t subscription) {
     // Always through the listener, which drops a refused filter from the subscriptions.
-    const std::uintptr_t id = track_request(state ? state : detail::CompletionAccess::make().second, subscription, filter);
+    const std::uintptr_t id = operations.track_request(state ? state : detail::CompletionAccess::make().second, subscription, filter);
     try {
         return client.subscribe(filter, qos, reinterpret_cast<void*>(id), request_listener);
     } catch (...) {
-        std::lock_guard<std::mutex> lock(outcomes_mutex);
-        request_outcomes.erase(id);
+        (void)operations.take_request(id);
         throw;
     }
 }
@@ -705,7 +597,7 @@ void SecureSession::Impl::drop_queued_again() noexcept {
     if (dropped.empty()) return;
     publish_failures.fetch_add(dropped.size(), std::memory_order_relaxed);
     for (const auto& msg : dropped) {
-        complete_publish(msg.get(), Outcome{OutcomeStatus::session_closed, ReasonCode::success,
+        operations.complete_publish(msg.get(), Outcome{OutcomeStatus::session_closed, ReasonCode::success,
                                             "publish to '" + msg->get_topic() +
                                                 "': the connection broke under it and the session ended first"});
     }
@@ -768,7 +660,7 @@ std::pair<std::shared_ptr<mqtt::async_client>, std::size_t> SecureSession::Impl:
                 const std::string line = "publish to '" + msg->get_topic() + "' could not be carried over: " + e.what();
                 log(LogLevel::error, line);
                 const auto* paho = dynamic_cast<const mqtt::exception*>(&e);
-                complete_publish(msg.get(), Outcome{paho && paho->get_return_code() == MQTTASYNC_MAX_BUFFERED_MESSAGES
+                operations.complete_publish(msg.get(), Outcome{paho && paho->get_return_code() == MQTTASYNC_MAX_BUFFERED_MESSAGES
                                                         ? OutcomeStatus::buffer_full
                                                         : OutcomeStatus::failed,
                                                     ReasonCode::success, line});
@@ -1171,7 +1063,7 @@ std::shared_ptr<mqtt::async_client> SecureSession::Impl::make_client(std::size_t
 }
 
 SecureSession::~SecureSession() {
-    impl_->stop_events();  // what happened before is delivered; nothing after
+    impl_->events.stop();  // what happened before is delivered; nothing after
     impl_->stop_reconnecting();
     impl_->drop_queued_again();
     try {
@@ -1407,8 +1299,7 @@ Completion SecureSession::Impl::publish_signed(std::string_view topic, std::stri
     // Tracked before Paho has it: its answer may come before publish() returns.
     auto [completion, state] = detail::CompletionAccess::make();
     {
-        std::lock_guard<std::mutex> lock(s.outcomes_mutex);
-        s.publish_outcomes.emplace(msg.get(), std::move(state));
+        s.operations.track_publish(msg.get(), std::move(state));
     }
     {
         std::lock_guard<std::mutex> lock(s.gate_mutex);
@@ -1416,7 +1307,7 @@ Completion SecureSession::Impl::publish_signed(std::string_view topic, std::stri
             try {
                 s.held.push_back(msg);
             } catch (...) {
-                s.forget_publish(msg.get());
+                s.operations.forget_publish(msg.get());
                 throw;
             }
             s.published.fetch_add(1, std::memory_order_relaxed);
@@ -1436,7 +1327,7 @@ Completion SecureSession::Impl::publish_signed(std::string_view topic, std::stri
         s.published.fetch_add(1, std::memory_order_relaxed);
         return completion;
     } catch (const mqtt::exception& e) {
-        s.forget_publish(msg.get());
+        s.operations.forget_publish(msg.get());
         s.publish_failures.fetch_add(1, std::memory_order_relaxed);
         const int code = e.get_return_code();
         if (code == MQTTASYNC_MAX_BUFFERED_MESSAGES) {
@@ -1558,11 +1449,11 @@ Completion SecureSession::unsubscribe_async(const std::string& filter) {
     const auto client = s.current();
     if (!client->is_connected()) return Completion();  // nothing at the broker to remove now
     auto [completion, state] = detail::CompletionAccess::make();
-    const std::uintptr_t id = s.track_request(state);
+    const std::uintptr_t id = s.operations.track_request(state);
     try {
         client->unsubscribe(filter, reinterpret_cast<void*>(id), s.request_listener);
     } catch (const mqtt::exception& e) {
-        s.complete_request(id, Outcome{OutcomeStatus::failed, ReasonCode::success,
+        s.operations.complete_request(id, Outcome{OutcomeStatus::failed, ReasonCode::success,
                                        "unsubscribe '" + filter + "' failed: " + e.what()});
     }
     return completion;

@@ -188,7 +188,13 @@ TEST_CASE("the MAC input with properties is the classic one plus a fifth part", 
     classic_header[4] = envelope_flag_retain;
     const auto without = envelope_mac_input(classic_header, "devices/d1/cmd", d.envelope().payload, covered);
     REQUIRE(with.size() == without.size() + 4 + covered.size());
-    CHECK(std::equal(without.begin(), without.begin() + 30, with.begin()));  // label, header up to the flags
+    // Label (26 bytes), the header's length (4) and its bytes, the flags byte (offset 34) aside,
+    // then topic and payload: all the same; then the fifth part.
+    constexpr std::ptrdiff_t flags_at = 26 + 4 + 4;
+    CHECK(std::equal(without.begin(), without.begin() + flags_at, with.begin()));
+    CHECK(without[flags_at] == envelope_flag_retain);
+    CHECK(with[flags_at] == (envelope_flag_retain | envelope_flag_properties));
+    CHECK(std::equal(without.begin() + flags_at + 1, without.end(), with.begin() + flags_at + 1));
     REQUIRE(covered.size() < 256);
     CHECK(to_hex(ByteView(with.data() + without.size(), 4)) ==
           "000000" + to_hex(std::vector<std::uint8_t>{static_cast<std::uint8_t>(covered.size())}));

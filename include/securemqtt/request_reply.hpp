@@ -7,8 +7,10 @@
 // response topic or correlation data is rejected as bad_mac, so nobody without a key can send a
 // device's reply elsewhere or match it to another request; a replayed request or reply is
 // `replayed`; a reply from a key not allowed to sign for the response topic is rejected by the
-// key's topic scope. The broker's ACL decides who may subscribe to the response topic: the reply
-// is signed, not encrypted.
+// key's topic scope. What keys do is up to the deployment: a holder of a key that may publish
+// requests chooses their response topic (reply_to() answers only to allowed ones), and any key
+// that may sign for the reply topic can answer (RequesterOptions::responder_keys narrows it).
+// The broker's ACL decides who may read requests and replies: they are signed, not encrypted.
 #pragma once
 
 #include <securemqtt/bytes.hpp>
@@ -23,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace securemqtt {
 
@@ -42,6 +45,11 @@ struct RequesterOptions {
     /// (key topic scopes), e.g. "devices/app-1/replies". Required.
     std::string reply_prefix;
     int qos = 1;  ///< of the requests and of the reply subscription
+    /// Key ids whose replies are taken; empty: any key the keyring lets sign for the reply
+    /// topic. The correlation id travels in clear (signed, not secret): whoever may read the
+    /// request and holds a key allowed on the reply topic can answer it. Name the responders'
+    /// keys here, or check Reply::key_id.
+    std::vector<std::string> responder_keys;
 };
 
 /// Sends requests and waits for their verified replies. Needs a session with mqtt_version 5.
@@ -64,7 +72,7 @@ public:
     /// Publishes `payload` to `topic` with `properties` plus this Requester's response topic and
     /// a fresh 16-byte correlation id (both signed), and waits up to `timeout` for the verified
     /// reply carrying that correlation id. Nothing when none came in time (a late reply is then
-    /// counted in unmatched_replies()). Throws ConfigError when `properties` already has a
+    /// counted in unmatched_replies()); a timeout of milliseconds::max() waits for ever. Throws ConfigError when `properties` already has a
     /// response topic or correlation data, or the session is not MQTT 5; PublishError with the
     /// outcome's status when the broker refused the request or the connection lost it;
     /// SigningError as publish(). Blocks: not from a handler, an event handler or a Completion
@@ -75,7 +83,8 @@ public:
     /// The private topic replies come to.
     const std::string& reply_topic() const noexcept;
     /// Verified messages on the reply topic that answered no waiting request: late replies,
-    /// a second reply to one request, or a reply without correlation data.
+    /// a second reply to one request, a reply without correlation data, or one signed with a
+    /// key not among responder_keys.
     std::uint64_t unmatched_replies() const noexcept;
 
     struct State;
@@ -86,13 +95,26 @@ private:
     std::shared_ptr<State> state_;
 };
 
+/// How a responder answers.
+struct ReplyOptions {
+    /// Topic filters a response topic must match, e.g. {"devices/+/replies/#"}. Required: the
+    /// requester chose the response topic, and without this a key that may publish requests
+    /// could point the responder's signed reply at any topic the responder may sign for -- its
+    /// own command topic, say. Keep them apart from the topics the responder subscribes to.
+    std::vector<std::string> allowed_response_topics;
+    /// QoS, retain and further properties of the reply (not its response topic or correlation
+    /// data).
+    PublishOptions publish;
+};
+
 /// Publishes `payload` as the reply to `request` (a Message delivered to a handler): to its
-/// response topic, with its correlation data, both of which the requester signed. `options`
-/// sets QoS, retain and further properties (not the response topic or correlation data).
-/// Throws ConfigError when the request has no response topic (nothing to reply to) or options
-/// set those two, and what publish() throws -- SigningError when this session's signing key may
-/// not sign for the response topic.
+/// response topic, with its correlation data, both of which the requester signed. Throws
+/// ConfigError when `options` allow no topic or set those two properties, or the request has no
+/// response topic; SigningError when the response topic matches none of
+/// `options.allowed_response_topics` (nothing is sent) or this session's key may not sign for
+/// it; and what publish() throws. From a handler, an exception is counted in
+/// stats().handler_errors and logged by the session.
 SECUREMQTT_EXPORT Completion reply_to(SecureSession& session, const Message& request, ByteView payload,
-                                      PublishOptions options = {});
+                                      const ReplyOptions& options);
 
 }  // namespace securemqtt

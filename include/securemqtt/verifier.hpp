@@ -118,7 +118,9 @@ public:
     /// delivery. `covered_properties` is encode_covered_properties() of the MQTT 5 properties
     /// it arrived with (topic alias resolved; empty when it has none): an envelope signed with
     /// properties verifies only with exactly those, and one signed without verifies only
-    /// without (else bad_mac). Never throws.
+    /// without (else bad_mac). With an MQTT 5 client of your own, always pass what the message
+    /// arrived with: left empty, properties added on the way to a message signed without any
+    /// go unnoticed -- and must then not be used. SecureSession does this. Never throws.
     ///
     /// With a durable replay store (ReplayGuardOptions::store) an accepted message is only
     /// *reserved*: a copy is rejected as replayed from now on, but the store does not have it

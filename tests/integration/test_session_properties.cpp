@@ -61,7 +61,7 @@ struct RawClient {
     mqtt::const_message_ptr wait_for_message_where(Predicate accept) {
         std::unique_lock<std::mutex> lock(mutex);
         mqtt::const_message_ptr found;
-        REQUIRE(cv.wait_for(lock, 15s, [&] {
+        (void)cv.wait_for(lock, 15s, [&] {
             for (const auto& m : captured) {
                 if (accept(*m)) {
                     found = m;
@@ -69,7 +69,8 @@ struct RawClient {
                 }
             }
             return false;
-        }));
+        });
+        if (!found) throw std::runtime_error("no such message within 15 s");
         return found;
     }
     void publish(const std::string& topic, const std::string& payload, const mqtt::properties& props) {
@@ -118,6 +119,19 @@ bool rejected(SecureSession& session, RejectReason reason, std::uint64_t n) {
         std::this_thread::sleep_for(50ms);
     }
     return false;
+}
+
+ReplyOptions replies_only() {
+    ReplyOptions o;
+    o.allowed_response_topics = {"devices/device-1/replies/#"};
+    return o;
+}
+
+RequesterOptions requester_options(std::vector<std::string> responder_keys = {}) {
+    RequesterOptions o;
+    o.reply_prefix = "devices/device-1/replies";
+    o.responder_keys = std::move(responder_keys);
+    return o;
 }
 
 MessageProperties command_properties() {
@@ -269,6 +283,12 @@ TEST_CASE("properties the protocol cannot carry are refused before anything is s
     MessageProperties nul;
     nul.user_properties = {{"a", std::string("b\0c", 3)}};
     CHECK(refused(nul).find("U+0000") != std::string::npos);
+    MessageProperties control;  // MQTT 5 §1.5.4: a receiver may refuse control characters; Mosquitto does
+    control.user_properties = {{"note", "line1\nline2"}};
+    CHECK(refused(control).find("control character") != std::string::npos);
+    MessageProperties noncharacter;
+    noncharacter.content_type = "text/\xef\xbf\xbf";  // U+FFFF
+    CHECK(refused(noncharacter).find("non-character") != std::string::npos);
     MessageProperties too_long;
     too_long.correlation_data = std::string(65536, 'x');
     CHECK(refused(too_long).find("65,535") != std::string::npos);
@@ -296,12 +316,12 @@ TEST_CASE("request/response: a verified reply to a fresh correlation id on a pri
     device.subscribe("devices/device-1/cmd", 1, [&](const Message& m) {
         if (m.payload.as_string_view() == "silent") return;  // a device that does not answer
         ++served;
-        reply_to(device, m, "done: " + std::string(m.payload.as_string_view()));
+        reply_to(device, m, "done: " + std::string(m.payload.as_string_view()), replies_only());
     });
     device.connect();
     SecureSession app(v5("device-1"));
     app.connect();
-    Requester requester(app, RequesterOptions{"devices/device-1/replies", 1});
+    Requester requester(app, requester_options());
     CHECK(requester.reply_topic().rfind("devices/device-1/replies/", 0) == 0);
     CHECK(requester.reply_topic().size() == std::string("devices/device-1/replies/").size() + 32);
 
@@ -342,7 +362,8 @@ TEST_CASE("request/response: a verified reply to a fresh correlation id on a pri
         CHECK_THROWS_AS(requester.request("devices/device-1/cmd", "x", 1s, p), ConfigError);
         Message no_response_topic;
         no_response_topic.topic = "devices/device-1/cmd";
-        CHECK_THROWS_AS(reply_to(device, no_response_topic, "x"), ConfigError);
+        CHECK_THROWS_AS(reply_to(device, no_response_topic, "x", replies_only()), ConfigError);
+        CHECK_THROWS_AS(reply_to(device, no_response_topic, "x", ReplyOptions{}), ConfigError);
     }
 }
 
@@ -352,12 +373,12 @@ TEST_CASE("request/response: a redirected request gets no reply, a forged reply 
     std::atomic<int> served{0};
     device.subscribe("devices/device-1/cmd", 1, [&](const Message& m) {
         ++served;
-        reply_to(device, m, "opened");
+        reply_to(device, m, "opened", replies_only());
     });
     device.connect();
     SecureSession app(v5("device-1"));
     app.connect();
-    Requester requester(app, RequesterOptions{"devices/device-1/replies", 1});
+    Requester requester(app, requester_options());
     RawClient attacker("device-1", "attacker-request");
     attacker.subscribe("devices/device-1/cmd");
     attacker.subscribe(requester.reply_topic());  // the ACL lets it read: replies are signed, not secret
@@ -382,19 +403,87 @@ TEST_CASE("request/response: a redirected request gets no reply, a forged reply 
         return mqtt::get<std::string>(m.get_properties(), mqtt::property::CORRELATION_DATA);
     };
     const std::string first_id = correlation_of(*request);
+    std::atomic<bool> forged{false};
     std::thread forger([&] {
         // The new request (the attacker also sees its own re-publication, with the first id).
-        const mqtt::const_message_ptr next = attacker.wait_for_message_where([&](const mqtt::message& m) {
-            return m.get_topic() == "devices/device-1/cmd" && correlation_of(m) != first_id;
-        });
-        const std::string id = correlation_of(*next);
-        attacker.publish(requester.reply_topic(), reply->get_payload_str(), {{mqtt::property::CORRELATION_DATA, id}});
+        // No REQUIRE on this thread: its outcome is checked after the join.
+        try {
+            const mqtt::const_message_ptr next = attacker.wait_for_message_where([&](const mqtt::message& m) {
+                return m.get_topic() == "devices/device-1/cmd" && correlation_of(m) != first_id;
+            });
+            const std::string id = correlation_of(*next);
+            attacker.publish(requester.reply_topic(), reply->get_payload_str(), {{mqtt::property::CORRELATION_DATA, id}});
+            forged = true;
+        } catch (...) {
+        }
     });
     CHECK_FALSE(requester.request("devices/device-1/cmd", "unlock-door", 3s).has_value());
     forger.join();
+    REQUIRE(forged);
     REQUIRE(rejected(app, RejectReason::bad_mac, 1));
     // And the genuine reply re-sent as it was: a replay.
     attacker.publish(requester.reply_topic(), reply->get_payload_str(), reply->get_properties());
     REQUIRE(rejected(app, RejectReason::replayed, 1));
     CHECK(requester.unmatched_replies() == 0);
+}
+
+TEST_CASE("request/response: the responder answers only to allowed response topics, the requester only to its "
+          "responders' keys", "[session][integration][properties][request][security]") {
+    SecureSession device(v5("device-1"));
+    std::atomic<int> commands{0};
+    device.subscribe("devices/device-1/cmd", 1, [&](const Message& m) {
+        ++commands;
+        reply_to(device, m, "done: " + std::string(m.payload.as_string_view()), replies_only());
+    });
+    device.connect();
+
+    SECTION("a request naming the device's own command topic as its response topic gets no reply there") {
+        SecureSession app(v5("device-1"));
+        app.connect();
+        PublishOptions loop;
+        loop.properties.response_topic = "devices/device-1/cmd";
+        loop.properties.correlation_data = "c-1";
+        REQUIRE(app.publish("devices/device-1/cmd", "open-valve", loop).wait_for(15s).value().ok());
+        for (int i = 0; i < 300 && device.stats().handler_errors == 0; ++i) std::this_thread::sleep_for(50ms);
+        CHECK(device.stats().handler_errors == 1);  // reply_to refused (SigningError), counted
+        // Nothing was published to the command topic: the handler ran for the request alone.
+        Requester requester(app, requester_options());
+        REQUIRE(requester.request("devices/device-1/cmd", "ping", 15s).has_value());
+        CHECK(commands == 2);
+    }
+    SECTION("a reply signed with another key is not taken when responders are named") {
+        // A second key the app's keyring holds, allowed on the reply topic, used by a rogue.
+        const std::string other_key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        SessionOptions app_options = v5("device-1");
+        app_options.keyring->add_key_hex("k2", other_key);
+        SecureSession app(app_options);
+        app.connect();
+        SessionOptions rogue_options = v5("device-1");
+        rogue_options.keyring->add_key_hex("k2", other_key);  // verifies with k1, signs with k2
+        rogue_options.keyring->set_signing_key("k2");
+        SecureSession rogue(rogue_options);
+        rogue.subscribe("devices/device-1/cmd", 1, [&](const Message& m) {
+            reply_to(rogue, m, "forged answer", replies_only());
+        });
+        rogue.connect();
+        device.disconnect();  // only the rogue answers now
+
+        Requester picky(app, requester_options({"k1"}));
+        CHECK_FALSE(picky.request("devices/device-1/cmd", "unlock-door", 2s).has_value());
+        for (int i = 0; i < 300 && picky.unmatched_replies() == 0; ++i) std::this_thread::sleep_for(50ms);
+        CHECK(picky.unmatched_replies() == 1);
+        Requester trusting(app, requester_options());  // any key allowed on the reply topic
+        const std::optional<Reply> forged = trusting.request("devices/device-1/cmd", "unlock-door", 15s);
+        REQUIRE(forged.has_value());
+        CHECK(forged->key_id == "k2");  // why responder_keys exists
+    }
+    SECTION("waiting for ever is waiting, not an overflow that returns at once") {
+        SecureSession app(v5("device-1"));
+        app.connect();
+        Requester requester(app, requester_options());
+        const std::optional<Reply> reply =
+            requester.request("devices/device-1/cmd", "slow", std::chrono::milliseconds::max());
+        REQUIRE(reply.has_value());
+        CHECK(reply->payload == "done: slow");
+    }
 }
