@@ -149,6 +149,10 @@ Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsO
                     std::to_string(paho_code) + ")"};
     }
     const std::string& fallback_detail = paho_message;
+    // The connect used up its time: no probe (it would double a failed connect's duration).
+    if (timeout.count() <= 0) {
+        return {ConnectFailure::timeout, paho_message + " (the connect timeout ran out before the cause was known)"};
+    }
 
     // TCP.
     const std::string target = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);

@@ -111,7 +111,10 @@ struct SecureSession::Impl {
     void on_connection_lost(const std::string& cause) noexcept;
     std::vector<std::pair<std::string, mqtt::token_ptr>> restore_subscriptions(mqtt::async_client& client) noexcept;
     mqtt::connect_options make_connect_options();
-    [[noreturn]] void throw_connect_failure(const std::string& paho_message, int paho_code);
+    // The probe that finds out why gets what is left of the connect timeout: a failed connect
+    // takes connect_timeout at most, never twice that.
+    [[noreturn]] void throw_connect_failure(const std::string& paho_message, int paho_code,
+                                            std::chrono::milliseconds time_left);
 
     SessionOptions options;
     std::string host;
@@ -929,9 +932,10 @@ mqtt::connect_options SecureSession::Impl::make_connect_options() {
     return c;
 }
 
-void SecureSession::Impl::throw_connect_failure(const std::string& paho_message, int paho_code) {
+void SecureSession::Impl::throw_connect_failure(const std::string& paho_message, int paho_code,
+                                               std::chrono::milliseconds time_left) {
     const detail::Diagnosis d = detail::diagnose_connect_failure(host, port, options.tls, ca_file, cert_file, key_file,
-                                                                paho_message, paho_code, options.connect_timeout);
+                                                                paho_message, paho_code, time_left);
     throw ConnectionError("connect to " + options.server_uri + " failed: " + d.detail, d.reason, paho_code);
 }
 
@@ -1095,6 +1099,7 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client, bool strict
     };
     set_pending(true);
     mqtt::token_ptr token;
+    const auto started = std::chrono::steady_clock::now();
     try {
         token = client.connect(make_connect_options());
         if (!token->wait_for(options.connect_timeout)) {
@@ -1108,7 +1113,10 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client, bool strict
         }
     } catch (const mqtt::exception& e) {
         set_pending(false);
-        throw_connect_failure(e.get_message().empty() ? e.get_error_str() : e.get_message(), e.get_return_code());
+        const auto spent =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        throw_connect_failure(e.get_message().empty() ? e.get_error_str() : e.get_message(), e.get_return_code(),
+                              std::max(options.connect_timeout - spent, std::chrono::milliseconds(0)));
     } catch (...) {  // the timeout above, or bad options: no connected callback will come
         set_pending(false);
         throw;

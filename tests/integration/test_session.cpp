@@ -22,7 +22,11 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 using namespace securemqtt;
@@ -375,6 +379,37 @@ TEST_CASE("connect failures carry a reason", "[session][integration]") {
     } catch (const ConnectionError& e) {
         CHECK(e.reason() == ConnectFailure::network_unreachable);
         CHECK(std::string(e.what()).find("Connection refused") != std::string::npos);
+    }
+}
+
+TEST_CASE("a server that accepts TCP and never answers is a timeout", "[session][integration]") {
+    // A listening socket nobody accepts from: the TCP handshake completes (the kernel's
+    // backlog), the TLS handshake never does.
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 8) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    struct Close {
+        int fd;
+        ~Close() { ::close(fd); }
+    } close_listener{listener};
+
+    SessionOptions o = options_for("device-1");
+    o.server_uri = "mqtts://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    o.tls.verify_hostname = false;
+    o.connect_timeout = std::chrono::milliseconds(1500);
+    SecureSession session(o);
+    try {
+        session.connect();
+        FAIL("connected to a server that never answers");
+    } catch (const ConnectionError& e) {
+        INFO(e.what());
+        CHECK(e.reason() == ConnectFailure::timeout);
     }
 }
 
