@@ -6,6 +6,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 namespace securemqtt {
@@ -16,6 +17,12 @@ struct Completion::State {
     std::optional<Outcome> outcome;
     std::vector<std::function<void(const Outcome&)>> callbacks;
     bool running = false;  // complete() is running the callbacks: later ones queue behind them
+    std::thread::id runner;  // the thread running them
+    /// The outcome is known and its callbacks have run (or this thread is the one running them:
+    /// a callback waiting on its own completion must not wait for itself).
+    bool settled() const noexcept {
+        return outcome.has_value() && (!running || runner == std::this_thread::get_id());
+    }
 
     /// Sets the outcome and runs the callbacks, the first time only; false after that.
     bool complete(Outcome result) noexcept;

@@ -76,6 +76,7 @@ bool Completion::State::complete(Outcome result) noexcept {
         outcome = std::move(result);
         run.swap(callbacks);
         running = true;
+        runner = std::this_thread::get_id();
         final_outcome = &*outcome;  // never changes again
     }
     cv.notify_all();
@@ -88,9 +89,11 @@ bool Completion::State::complete(Outcome result) noexcept {
             }
         }
         run.clear();
-        std::lock_guard<std::mutex> lock(mutex);
+        std::unique_lock<std::mutex> lock(mutex);
         if (callbacks.empty()) {
             running = false;
+            lock.unlock();
+            cv.notify_all();  // waiters return once the callbacks have run: a then() after is inline
             return true;
         }
         run.swap(callbacks);
@@ -110,15 +113,15 @@ bool Completion::done() const noexcept {
 Outcome Completion::wait() const {
     if (!state_) return Outcome{};
     std::unique_lock<std::mutex> lock(state_->mutex);
-    state_->cv.wait(lock, [&] { return state_->outcome.has_value(); });
+    state_->cv.wait(lock, [&] { return state_->settled(); });
     return *state_->outcome;
 }
 
 std::optional<Outcome> Completion::wait_for(std::chrono::milliseconds timeout) const {
     if (!state_) return Outcome{};
     std::unique_lock<std::mutex> lock(state_->mutex);
-    if (!state_->cv.wait_for(lock, timeout, [&] { return state_->outcome.has_value(); })) return std::nullopt;
-    return *state_->outcome;
+    state_->cv.wait_for(lock, timeout, [&] { return state_->settled(); });
+    return state_->outcome;  // known even if its callbacks still run when the time is up
 }
 
 void Completion::then(std::function<void(const Outcome&)> callback) const {

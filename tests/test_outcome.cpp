@@ -66,3 +66,32 @@ TEST_CASE("a callback added while the outcome's callbacks run queues behind them
     completion.then([&order](const Outcome&) { order.push_back(4); });  // after: at once
     CHECK(order == std::vector<int>{1, 2, 3, 4});
 }
+
+TEST_CASE("wait() returns once the callbacks have run, so a then() after it runs at once, here", "[outcome]") {
+    auto [completion, state] = detail::CompletionAccess::make();
+    std::atomic<bool> first_done{false};
+    completion.then([&first_done](const Outcome&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a slow callback on the completing thread
+        first_done = true;
+    });
+    std::thread completer([s = state] { s->complete(Outcome{}); });
+    const Outcome o = completion.wait();
+    CHECK(o.ok());
+    CHECK(first_done);
+    std::thread::id ran_on;
+    completion.then([&ran_on](const Outcome&) { ran_on = std::this_thread::get_id(); });
+    CHECK(ran_on == std::this_thread::get_id());
+    completer.join();
+}
+
+TEST_CASE("a callback may wait on its own completion: it does not wait for itself", "[outcome]") {
+    auto [completion, state] = detail::CompletionAccess::make();
+    const Completion c = completion;
+    bool waited = false;
+    completion.then([&waited, c](const Outcome&) {
+        waited = c.wait_for(std::chrono::seconds(30)).has_value();
+        (void)c.wait();
+    });
+    CHECK(state->complete(Outcome{}));
+    CHECK(waited);
+}

@@ -117,9 +117,11 @@ public:
 
     /// True once the outcome is known.
     bool done() const noexcept;
-    /// Waits for the outcome.
+    /// Waits for the outcome and for the callbacks added before it to have run (from one of
+    /// those callbacks: for the outcome only), so that a then() after it runs at once.
     Outcome wait() const;
-    /// Waits at most `timeout`; nothing if the outcome is not known by then.
+    /// As wait(), at most `timeout`; nothing if the outcome is not known by then (the outcome
+    /// if it is known but its callbacks still run).
     std::optional<Outcome> wait_for(std::chrono::milliseconds timeout) const;
     /// Calls `callback` once with the outcome, on the thread that completes the operation, or at
     /// once on this thread if it is already done. That is usually the MQTT client's thread,

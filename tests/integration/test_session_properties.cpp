@@ -49,6 +49,7 @@ struct RawClient {
             client.disconnect()->wait();
         } catch (...) {
         }
+        client.disable_callbacks();
     }
     void subscribe(const std::string& filter) { client.subscribe(filter, 1)->wait(); }
     mqtt::const_message_ptr wait_for_message(std::size_t n) {
@@ -78,10 +79,11 @@ struct RawClient {
         msg->set_properties(props);
         client.publish(msg)->wait();
     }
-    mqtt::async_client client;
+    // The client last: destroyed first, so no callback of its thread finds these gone.
     std::mutex mutex;
     std::condition_variable cv;
     std::vector<mqtt::const_message_ptr> captured;
+    mqtt::async_client client;
 };
 
 SessionOptions v5(const std::string& identity) {
