@@ -29,23 +29,8 @@ bool compute_envelope_mac(const MacKey& key, ByteView header, std::string_view t
                           MacTag& out, ByteView props) noexcept {
     const ByteView label(envelope_mac_label);
     const bool with_props = header.size() > 4 && (header[4] & envelope_flag_properties) != 0;
-    std::uint8_t props_length[4];
-    put_length(props_length, props.size());
-    if (with_props) {
-        // Rare (MQTT 5 messages with covered properties): the parts one by one.
-        std::uint8_t lens[4][4];
-        put_length(lens[0], label.size());
-        put_length(lens[1], header.size());
-        put_length(lens[2], topic.size());
-        put_length(lens[3], payload.size());
-        const ByteView parts[] = {
-            ByteView(lens[0], 4), label,   ByteView(lens[1], 4), header,       ByteView(lens[2], 4),
-            ByteView(topic),      ByteView(lens[3], 4), payload, ByteView(props_length, 4), props,
-        };
-        return key.compute(parts, 10, out);
-    }
     const std::size_t prefix_size = 16 + label.size() + header.size() + topic.size();
-    if (prefix_size <= prefix_buffer_size) {
+    if (!with_props && prefix_size <= prefix_buffer_size) {
         std::uint8_t buf[prefix_buffer_size];
         std::uint8_t* p = buf;
         put_part(p, label);
@@ -56,17 +41,18 @@ bool compute_envelope_mac(const MacKey& key, ByteView header, std::string_view t
         const ByteView parts[] = {ByteView(buf, static_cast<std::size_t>(p - buf)), payload};
         return key.compute(parts, 2, out);
     }
-    // Long topics: the same bytes, part by part.
-    std::uint8_t lens[4][4];
+    // Long topics, and messages with covered properties (rare): the same bytes, part by part.
+    std::uint8_t lens[5][4];
     put_length(lens[0], label.size());
     put_length(lens[1], header.size());
     put_length(lens[2], topic.size());
     put_length(lens[3], payload.size());
+    put_length(lens[4], props.size());
     const ByteView parts[] = {
-        ByteView(lens[0], 4), label, ByteView(lens[1], 4), header,
-        ByteView(lens[2], 4), ByteView(topic), ByteView(lens[3], 4), payload,
+        ByteView(lens[0], 4), label,   ByteView(lens[1], 4), header,  ByteView(lens[2], 4),
+        ByteView(topic),      ByteView(lens[3], 4), payload, ByteView(lens[4], 4), props,
     };
-    return key.compute(parts, 8, out);
+    return key.compute(parts, with_props ? 10 : 8, out);
 }
 
 }  // namespace securemqtt::detail

@@ -101,6 +101,17 @@ inline void read_passphrase_file(const std::string& path, std::string& pass) {
     while (!pass.empty() && (pass.back() == '\n' || pass.back() == '\r')) pass.pop_back();
 }
 
+// A decimal number from 0 to 2^32 - 1 (MQTT's four-byte intervals); -1 when it is not one.
+inline long long parse_u32(const std::string& text) {
+    try {
+        std::size_t used = 0;
+        const long long n = std::stoll(text, &used);
+        if (used == text.size() && n >= 0 && n <= 4294967295LL) return n;
+    } catch (...) {
+    }
+    return -1;
+}
+
 // mosquitto_pub's -D publish PROPERTY VALUE (user-property takes NAME VALUE).
 inline void parse_publish_property(const std::string& command, const std::string& name,
                                    const std::function<std::string()>& value, Options& o) {
@@ -115,15 +126,8 @@ inline void parse_publish_property(const std::string& command, const std::string
         std::string key = value();
         p.user_properties.push_back({std::move(key), value()});
     } else if (name == "message-expiry-interval") {
-        const std::string v = value();
-        long long n = -1;
-        try {
-            std::size_t used = 0;
-            n = std::stoll(v, &used);
-            if (used != v.size()) n = -1;
-        } catch (...) {
-        }
-        if (n < 0 || n > 4294967295LL) throw UsageError("-D publish message-expiry-interval takes 0 to 4294967295 seconds");
+        const long long n = parse_u32(value());
+        if (n < 0) throw UsageError("-D publish message-expiry-interval takes 0 to 4294967295 seconds");
         p.message_expiry = std::chrono::seconds(n);
     } else if (name == "payload-format-indicator") {
         const std::string v = value();
@@ -232,15 +236,8 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         else if (!publisher && (a == "-W" || a == "--timeout")) o.wait_seconds = parse_int(a, value());
         else if (a == "-x" || a == "--session-expiry") {
             const std::string v = value();
-            long long n = -2;
-            try {
-                std::size_t used = 0;
-                n = std::stoll(v, &used);
-                if (used != v.size()) n = -2;
-            } catch (...) {
-            }
-            if (n == -1) n = 4294967295LL;  // mosquitto_sub's spelling of "never"
-            if (n < 0 || n > 4294967295LL) throw UsageError("-x takes seconds from 0 to 4294967295, or -1 for never");
+            const long long n = v == "-1" ? 4294967295LL : parse_u32(v);  // -1: mosquitto_sub's "never"
+            if (n < 0) throw UsageError("-x takes seconds from 0 to 4294967295, or -1 for never");
             o.session_expiry = n;
         } else if (!publisher && a == "--kill-in-handler") {
             o.kill_in_handler = parse_int(a, value());
