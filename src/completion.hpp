@@ -18,11 +18,6 @@ struct Completion::State {
     std::vector<std::function<void(const Outcome&)>> callbacks;
     bool running = false;  // complete() is running the callbacks: later ones queue behind them
     std::thread::id runner;  // the thread running them
-    /// The outcome is known and its callbacks have run (or this thread is the one running them:
-    /// a callback waiting on its own completion must not wait for itself).
-    bool settled() const noexcept {
-        return outcome.has_value() && (!running || runner == std::this_thread::get_id());
-    }
 
     /// Sets the outcome and runs the callbacks, the first time only; false after that.
     bool complete(Outcome result) noexcept;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "completion.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace securemqtt {
@@ -89,11 +90,9 @@ bool Completion::State::complete(Outcome result) noexcept {
             }
         }
         run.clear();
-        std::unique_lock<std::mutex> lock(mutex);
+        std::lock_guard<std::mutex> lock(mutex);
         if (callbacks.empty()) {
             running = false;
-            lock.unlock();
-            cv.notify_all();  // waiters return once the callbacks have run: a then() after is inline
             return true;
         }
         run.swap(callbacks);
@@ -113,15 +112,20 @@ bool Completion::done() const noexcept {
 Outcome Completion::wait() const {
     if (!state_) return Outcome{};
     std::unique_lock<std::mutex> lock(state_->mutex);
-    state_->cv.wait(lock, [&] { return state_->settled(); });
+    state_->cv.wait(lock, [&] { return state_->outcome.has_value(); });
     return *state_->outcome;
 }
 
 std::optional<Outcome> Completion::wait_for(std::chrono::milliseconds timeout) const {
     if (!state_) return Outcome{};
     std::unique_lock<std::mutex> lock(state_->mutex);
-    state_->cv.wait_for(lock, timeout, [&] { return state_->settled(); });
-    return state_->outcome;  // known even if its callbacks still run when the time is up
+    // Through a deadline that saturates: wait_for(milliseconds::max()) would overflow into none.
+    using clock = std::chrono::steady_clock;
+    const auto now = clock::now();
+    const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(clock::time_point::max() - now);
+    const auto deadline = timeout >= room ? clock::time_point::max() : now + std::max(timeout, timeout.zero());
+    state_->cv.wait_until(lock, deadline, [&] { return state_->outcome.has_value(); });
+    return state_->outcome;
 }
 
 void Completion::then(std::function<void(const Outcome&)> callback) const {
@@ -134,8 +138,10 @@ void Completion::then(std::function<void(const Outcome&)> callback) const {
         return;
     }
     {
+        // Queued while pending, and when added by a callback of this completion (it runs after
+        // the ones before it, on the completing thread). Known to any other thread: at once, there.
         std::lock_guard<std::mutex> lock(state_->mutex);
-        if (!state_->outcome || state_->running) {
+        if (!state_->outcome || (state_->running && state_->runner == std::this_thread::get_id())) {
             state_->callbacks.push_back(std::move(callback));
             return;
         }

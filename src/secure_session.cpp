@@ -111,8 +111,8 @@ struct SecureSession::Impl {
     void on_connection_lost(const std::string& cause) noexcept;
     std::vector<std::pair<std::string, mqtt::token_ptr>> restore_subscriptions(mqtt::async_client& client) noexcept;
     mqtt::connect_options make_connect_options();
-    // The probe that finds out why gets what is left of the connect timeout: a failed connect
-    // takes connect_timeout at most, never twice that.
+    // The probe that finds out why gets what is left of the connect timeout, so that it does
+    // not double a failed connect's time (its TCP and TLS steps are each bounded by that).
     [[noreturn]] void throw_connect_failure(const std::string& paho_message, int paho_code,
                                             std::chrono::milliseconds time_left);
 

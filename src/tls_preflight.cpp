@@ -217,6 +217,11 @@ PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Lo
         throw ConfigError("TLS: use_os_trust_store (--tls-use-os-certs) and a CA file or directory exclude each "
                           "other; to trust a private CA too, add it to the system's store");
     }
+    if (o.use_os_trust_store && !o.verify_hostname) {
+        // Any holder of any publicly trusted certificate could then pose as the broker.
+        throw ConfigError("TLS: the system's CA store (--tls-use-os-certs) needs the broker's host name checked "
+                          "(not --insecure)");
+    }
     if (o.use_os_trust_store && !o.crl_file.empty()) {
         throw ConfigError("TLS: a CRL file needs the CA given as a file (--cafile), not the system's store");
     }

@@ -67,21 +67,36 @@ TEST_CASE("a callback added while the outcome's callbacks run queues behind them
     CHECK(order == std::vector<int>{1, 2, 3, 4});
 }
 
-TEST_CASE("wait() returns once the callbacks have run, so a then() after it runs at once, here", "[outcome]") {
+TEST_CASE("once the outcome is known, a then() from another thread runs at once there, even while the "
+          "completing thread still runs earlier callbacks", "[outcome]") {
     auto [completion, state] = detail::CompletionAccess::make();
-    std::atomic<bool> first_done{false};
-    completion.then([&first_done](const Outcome&) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a slow callback on the completing thread
-        first_done = true;
+    std::atomic<bool> release{false};
+    std::atomic<bool> first_started{false};
+    completion.then([&](const Outcome&) {
+        first_started = true;
+        // Holds the completing thread until the main thread's then() has run (bounded).
+        for (int i = 0; i < 3000 && !release; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     });
     std::thread completer([s = state] { s->complete(Outcome{}); });
-    const Outcome o = completion.wait();
-    CHECK(o.ok());
-    CHECK(first_done);
+    CHECK(completion.wait().ok());
     std::thread::id ran_on;
     completion.then([&ran_on](const Outcome&) { ran_on = std::this_thread::get_id(); });
     CHECK(ran_on == std::this_thread::get_id());
+    release = true;
     completer.join();
+    CHECK(first_started);
+}
+
+TEST_CASE("wait_for for ever waits", "[outcome]") {
+    auto [completion, state] = detail::CompletionAccess::make();
+    std::thread completer([s = state] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        s->complete(Outcome{OutcomeStatus::refused, ReasonCode::not_authorized, "no"});
+    });
+    const std::optional<Outcome> o = completion.wait_for(std::chrono::milliseconds::max());
+    completer.join();
+    REQUIRE(o.has_value());
+    CHECK(o->reason == ReasonCode::not_authorized);
 }
 
 TEST_CASE("a callback may wait on its own completion: it does not wait for itself", "[outcome]") {

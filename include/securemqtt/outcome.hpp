@@ -117,11 +117,10 @@ public:
 
     /// True once the outcome is known.
     bool done() const noexcept;
-    /// Waits for the outcome and for the callbacks added before it to have run (from one of
-    /// those callbacks: for the outcome only), so that a then() after it runs at once.
+    /// Waits for the outcome.
     Outcome wait() const;
-    /// As wait(), at most `timeout`; nothing if the outcome is not known by then (the outcome
-    /// if it is known but its callbacks still run).
+    /// Waits at most `timeout` (milliseconds::max(): for ever); nothing if the outcome is not
+    /// known by then.
     std::optional<Outcome> wait_for(std::chrono::milliseconds timeout) const;
     /// Calls `callback` once with the outcome, on the thread that completes the operation, or at
     /// once on this thread if it is already done. That is usually the MQTT client's thread,
@@ -130,7 +129,9 @@ public:
     /// So in a callback: do not block, do not wait on a Completion, and call neither connect(),
     /// disconnect(), reload(), flush() nor the blocking subscribe()/unsubscribe() (use the
     /// _async forms); publish() and stats() are fine. Callbacks added before the outcome run in
-    /// the order added. An exception from a callback is caught and ignored.
+    /// the order added; one a callback adds runs after them, on the same thread; one another
+    /// thread adds once the outcome is known runs at once on that thread, even while the earlier
+    /// ones still run. An exception from a callback is caught and ignored.
     void then(std::function<void(const Outcome&)> callback) const;
 
 private:

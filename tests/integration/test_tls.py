@@ -492,6 +492,12 @@ class OsTrustStore(unittest.TestCase):
         self.assertEqual(out.returncode, 1, out.stderr)
         self.assertIn("[certificate_not_trusted]", out.stderr)
 
+    def test_the_system_store_needs_the_host_name_checked(self):
+        # With public CAs, --insecure would let any holder of any public certificate pose as the broker.
+        out = self.publish_os(self.store(os.path.join(broker.certs, "ca.pem")), "--insecure")
+        self.assertEqual(out.returncode, 3, out.stderr)
+        self.assertIn("needs the broker's host name checked", out.stderr)
+
     def test_the_system_store_and_a_ca_file_exclude_each_other(self):
         out = self.publish_os(self.store(os.path.join(broker.certs, "ca.pem")), "--cafile",
                               os.path.join(broker.certs, "ca.pem"))
