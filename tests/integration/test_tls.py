@@ -41,6 +41,22 @@ def make_client_cert(identity, *options):
                    + list(options), check=True, capture_output=True)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_listening(port):
+    """Until a server just started on `port` takes connections (bounded: 10 s)."""
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 def raw_tls_connect(port, cafile, cert=None, key=None):
     """A plain TLS client: returns None if the broker accepted us through CONNECT/CONNACK,
     else the error text."""
@@ -314,20 +330,13 @@ class TlsFloor(unittest.TestCase):
         with open(conf, "w") as f:
             f.write(PERMISSIVE_OPENSSL_CONF)
         env = dict(os.environ, OPENSSL_CONF=conf)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         server = subprocess.Popen(
             ["openssl", "s_server", "-accept", str(port), "-cert", os.path.join(broker.certs, "server.pem"), "-key",
              os.path.join(broker.certs, "server.key"), "-cipher", "DEFAULT@SECLEVEL=0", "-quiet"] +
             list(version_flags), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(server.kill)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_until_listening(port)
         return port, env
 
     def check_refused(self, port, env, extra=()):
@@ -409,9 +418,7 @@ class Alpn(unittest.TestCase):
     fails after the handshake either way; what counts is the handshake."""
 
     def serve(self, alpn):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         log = open(os.path.join(broker.dir, "s_server-%d.log" % port), "w+")
         self.addCleanup(log.close)
         server = subprocess.Popen(
@@ -420,12 +427,7 @@ class Alpn(unittest.TestCase):
              "1", "-alpn", alpn], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)  # stdin open: it serves
         self.addCleanup(server.wait)
         self.addCleanup(server.kill)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_until_listening(port)
         return port, log
 
     def publish_to(self, port, *alpn_flags):
