@@ -7,9 +7,12 @@
 #include "socket_options.hpp"
 
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include <cctype>
+#include <cerrno>
+#include <optional>
 #include <cstring>
 
 namespace securemqtt::detail {
@@ -25,13 +28,6 @@ bool is_ip_literal(const std::string& host) {
 }
 
 bool contains(const std::string& haystack, const char* needle) { return haystack.find(needle) != std::string::npos; }
-
-int pass_cb(char* buf, int size, int, void* user) {
-    const auto* pass = static_cast<const std::string*>(user);
-    if (pass->empty() || pass->size() > static_cast<std::size_t>(size)) return -1;
-    std::memcpy(buf, pass->data(), pass->size());
-    return static_cast<int>(pass->size());
-}
 
 Diagnosis from_verify_result(long result) {
     const std::string text = X509_verify_cert_error_string(result);
@@ -127,27 +123,89 @@ std::string tls_cipher_string(const TlsOptions& tls) {
     return list;
 }
 
-Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsOptions& tls, const std::string& ca_file,
-                                   const std::string& cert_file, const std::string& key_file,
-                                   const std::string& paho_message, int paho_code,
-                                   std::chrono::milliseconds timeout) {
-    // CONNACK refusals: the TLS part worked, the broker said no. MQTT 3.1.1's return codes 1-5,
-    // MQTT 5's reason codes from 0x80, each in its own words.
-    if (paho_code >= 1 && paho_code <= 5) {
+namespace {
+
+// MQTT 3.1.1's CONNACK return codes 1-5 and MQTT 5's reason codes from 0x80, each in its own words.
+std::optional<Diagnosis> connack_refusal(int code, const char* to_whom) {
+    if (code >= 1 && code <= 5) {
         static constexpr const char* words[] = {"", "unacceptable protocol version", "client identifier rejected",
                                                 "server unavailable", "bad user name or password", "not authorised"};
-        return {paho_code >= 4 ? ConnectFailure::not_authorized : ConnectFailure::other,
-                std::string("the broker refused the connection: ") + words[paho_code] + " (CONNACK " +
-                    std::to_string(paho_code) + ")"};
+        const ConnectFailure reason = code >= 4   ? ConnectFailure::not_authorized
+                                      : code == 1 ? ConnectFailure::protocol_not_supported
+                                                  : ConnectFailure::other;
+        return Diagnosis{reason, std::string("the broker refused ") + to_whom + ": " + words[code] + " (CONNACK " +
+                                     std::to_string(code) + ")"};
     }
-    if (paho_code >= 0x80 && paho_code <= 0xA2) {
-        const auto code = static_cast<ReasonCode>(paho_code);
-        const bool refused_us = code == ReasonCode::bad_user_name_or_password || code == ReasonCode::not_authorized ||
-                                code == ReasonCode::banned || code == ReasonCode::bad_authentication_method;
-        return {refused_us ? ConnectFailure::not_authorized : ConnectFailure::other,
-                "the broker refused the connection: " + std::string(to_string(code)) + " (MQTT 5 reason code " +
-                    std::to_string(paho_code) + ")"};
+    if (code >= 0x80 && code <= 0xA2) {
+        const auto rc = static_cast<ReasonCode>(code);
+        const bool refused_us = rc == ReasonCode::bad_user_name_or_password || rc == ReasonCode::not_authorized ||
+                                rc == ReasonCode::banned || rc == ReasonCode::bad_authentication_method;
+        const ConnectFailure reason = refused_us ? ConnectFailure::not_authorized
+                                      : rc == ReasonCode::unsupported_protocol_version
+                                          ? ConnectFailure::protocol_not_supported
+                                          : ConnectFailure::other;
+        return Diagnosis{reason, std::string("the broker refused ") + to_whom + ": " + std::string(to_string(rc)) +
+                                     " (MQTT 5 reason code " + std::to_string(code) + ")"};
     }
+    return std::nullopt;
+}
+
+SslCtxPtr probe_context(const TlsSetup& tls) {
+    SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+    if (!ctx) return ctx;
+    SSL_CTX_set_min_proto_version(ctx.get(), tls.min_version == TlsVersion::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    SSL_CTX_set_cipher_list(ctx.get(), tls.cipher_list.c_str());
+    if (tls.os_trust_store) {
+        SSL_CTX_set_default_verify_paths(ctx.get());  // as Paho does when given no CA
+    } else {
+        SSL_CTX_load_verify_locations(ctx.get(), tls.ca_file.empty() ? nullptr : tls.ca_file.c_str(),
+                                      tls.ca_path.empty() ? nullptr : tls.ca_path.c_str());
+    }
+    if (!tls.alpn.empty()) {
+        const std::string wire = alpn_wire(tls.alpn);
+        SSL_CTX_set_alpn_protos(ctx.get(), reinterpret_cast<const unsigned char*>(wire.data()),
+                                static_cast<unsigned>(wire.size()));
+    }
+    SSL_CTX_set_default_passwd_cb(ctx.get(), string_passphrase_callback);
+    static const std::string no_passphrase;
+    SSL_CTX_set_default_passwd_cb_userdata(
+        ctx.get(), const_cast<std::string*>(tls.key_passphrase ? tls.key_passphrase : &no_passphrase));
+    if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.cert_file.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx.get(), tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+        ERR_clear_error();
+        return nullptr;
+    }
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    return ctx;
+}
+
+// A CONNECT with a random client id and clean start: the session's own id could take over, or
+// (clean start) end, a session the broker keeps for it. Keep-alive 10 s, no will, no login.
+std::string probe_connect(int mqtt_version) {
+    unsigned char random[8] = {};
+    RAND_bytes(random, sizeof random);
+    std::string id = "securemqtt-probe-";
+    static constexpr char hex[] = "0123456789abcdef";
+    for (unsigned char b : random) {
+        id += hex[b >> 4];
+        id += hex[b & 15];
+    }
+    std::string body("\0\4MQTT", 6);
+    body += static_cast<char>(mqtt_version == 5 ? 5 : 4);
+    body += '\x02';            // clean start
+    body += std::string("\0\x0a", 2);
+    if (mqtt_version == 5) body += '\0';  // no properties
+    body += '\0';
+    body += static_cast<char>(id.size());
+    body += id;
+    return std::string(1, '\x10') + static_cast<char>(body.size()) + body;  // < 128: one length byte
+}
+
+}  // namespace
+
+Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsSetup& tls, int mqtt_version,
+                                   const std::string& paho_message, int paho_code, std::chrono::milliseconds timeout) {
+    if (auto refusal = connack_refusal(paho_code, "the connection")) return *refusal;
     const std::string& fallback_detail = paho_message;
     // The connect used up its time: no probe (it would double a failed connect's duration).
     if (timeout.count() <= 0) {
@@ -162,34 +220,14 @@ Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsO
     BioPtr bio(BIO_new_socket(fd, BIO_CLOSE));
     if (!bio) return {ConnectFailure::other, fallback_detail};
 
-    // TLS, configured as the session configures Paho.
-    SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-    if (!ctx) return {ConnectFailure::other, fallback_detail};
-    SSL_CTX_set_min_proto_version(ctx.get(), tls.min_version == TlsVersion::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
-    SSL_CTX_set_cipher_list(ctx.get(), tls_cipher_string(tls).c_str());
-    if (tls.use_os_trust_store) {
-        SSL_CTX_set_default_verify_paths(ctx.get());  // as Paho does when given no CA
-    } else {
-        SSL_CTX_load_verify_locations(ctx.get(), ca_file.empty() ? nullptr : ca_file.c_str(),
-                                      tls.ca_path.empty() ? nullptr : tls.ca_path.c_str());
-    }
-    if (!tls.alpn.empty()) {
-        const std::string wire = alpn_wire(tls.alpn);
-        SSL_CTX_set_alpn_protos(ctx.get(), reinterpret_cast<const unsigned char*>(wire.data()),
-                                static_cast<unsigned>(wire.size()));
-    }
-    SSL_CTX_set_default_passwd_cb(ctx.get(), pass_cb);
-    SSL_CTX_set_default_passwd_cb_userdata(ctx.get(), const_cast<std::string*>(&tls.key_passphrase));
-    if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert_file.c_str()) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx.get(), key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-        return {ConnectFailure::tls_handshake, fallback_detail};
-    }
-    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    // TLS, set up as Paho's was.
+    SslCtxPtr ctx = probe_context(tls);
+    if (!ctx) return {ConnectFailure::tls_handshake, fallback_detail};
     SslPtr ssl(SSL_new(ctx.get()));
     if (!ssl) return {ConnectFailure::other, fallback_detail};
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
     // The session's trust store (ca_file) carries the CRLs after the CA certificates.
-    if (!tls.crl_file.empty()) X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    if (tls.check_crl) X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
     if (tls.verify_hostname) {
         // As Paho checks: the text as an IP address where OpenSSL reads it as one, otherwise as
         // a host name. OpenSSL reads only full forms: "127.1" reaches 127.0.0.1 but is no IP
@@ -221,12 +259,40 @@ Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsO
         }
         return from_alert(reason);
     }
-    // TLS 1.3: the broker judges our certificate after the handshake and answers with an
-    // alert; a broker that is happy waits for CONNECT instead (the read then times out).
-    char byte = 0;
-    if (SSL_read(ssl.get(), &byte, 1) <= 0) {
+
+    // MQTT. Under TLS 1.3 the broker judges our certificate after the handshake: its alert is
+    // what the read finds then. Otherwise the CONNACK, or the end of the connection.
+    const std::string connect = probe_connect(mqtt_version);
+    ERR_clear_error();
+    // A broker that closed already fails the write (no SIGPIPE: Paho ignores it process-wide
+    // from its first client on, and the probe runs only for a session's client); the read says why.
+    SSL_write(ssl.get(), connect.data(), static_cast<int>(connect.size()));
+    unsigned char answer[4] = {};
+    int got = 0;
+    while (got < 4) {
+        const int n = SSL_read(ssl.get(), answer + got, 4 - got);
+        if (n <= 0) break;
+        got += n;
+    }
+    if (got == 0) {
+        const int error = SSL_get_error(ssl.get(), 0);
         const std::string why = openssl_reason("");
-        if (!why.empty()) return from_alert(why);
+        if (!why.empty() && error == SSL_ERROR_SSL) return from_alert(why);
+        const bool closed = error == SSL_ERROR_ZERO_RETURN || (error == SSL_ERROR_SYSCALL && errno != EAGAIN &&
+                                                               errno != EWOULDBLOCK && errno != EINTR);
+        if (!closed) return {ConnectFailure::other, fallback_detail};  // no answer within the probe's time
+        if (mqtt_version == 5) {
+            return {ConnectFailure::protocol_not_supported,
+                    "the broker closed the connection after CONNECT without a CONNACK: it may not support MQTT 5 "
+                    "(try MQTT 3.1.1)"};
+        }
+        return {ConnectFailure::other,
+                "the broker closed the connection after CONNECT without a CONNACK (its log may say why)"};
+    }
+    // CONNACK: type 0x20, then [flags, code] -- the same two bytes in MQTT 3.1.1 and 5.
+    if (got == 4 && answer[0] == 0x20 && answer[1] >= 2) {
+        if (auto refusal = connack_refusal(answer[3], "a diagnostic connection just made")) return *refusal;
+        if (answer[3] == 0) SSL_write(ssl.get(), "\xe0\x00", 2);  // DISCONNECT; Paho's attempt failed all the same
     }
     return {ConnectFailure::other, fallback_detail};
 }

@@ -5,6 +5,8 @@
 #include <securemqtt/errors.hpp>
 #include <securemqtt/tls_options.hpp>
 
+#include "tls_setup.hpp"
+
 #include <chrono>
 #include <string>
 
@@ -32,12 +34,13 @@ struct Diagnosis {
 };
 
 /// Paho reports most failures as "TCP/TLS connect failure". When that happens this repeats the
-/// TCP connect and TLS handshake with OpenSSL directly (same CA, credentials, host name check
-/// and TLS floor) to learn why: verification result, or the alert the broker sent about our
-/// certificate. Runs only after a failure, bounded by `timeout`.
-Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsOptions& tls, const std::string& ca_file,
-                                   const std::string& cert_file, const std::string& key_file,
-                                   const std::string& paho_message, int paho_code,
-                                   std::chrono::milliseconds timeout);
+/// TCP connect and TLS handshake with OpenSSL directly, set up as Paho was (`tls`), to learn
+/// why: the verification result, or the alert the broker sent about our certificate. When the
+/// handshake succeeds it sends a CONNECT of `mqtt_version` (4 or 5) with a throwaway client id,
+/// clean start, and reads the answer: a CONNACK refusal, or a broker that closes the connection
+/// without one (with MQTT 5: it may not speak MQTT 5). Runs only after a failure, bounded by
+/// `timeout`; with none left, it makes no probe.
+Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsSetup& tls, int mqtt_version,
+                                   const std::string& paho_message, int paho_code, std::chrono::milliseconds timeout);
 
 }  // namespace securemqtt::detail

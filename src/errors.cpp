@@ -44,6 +44,7 @@ std::string_view to_string(ConnectFailure failure) noexcept {
     case ConnectFailure::timeout: return "timeout";
     case ConnectFailure::buffer_full: return "buffer_full";
     case ConnectFailure::other: return "other";
+    case ConnectFailure::protocol_not_supported: return "protocol_not_supported";
     }
     return "other";
 }

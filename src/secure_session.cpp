@@ -123,8 +123,7 @@ struct SecureSession::Impl {
     PreflightReport report;  // guarded by `mutex`; written only under `lifecycle` too
     std::vector<std::unique_ptr<detail::CredentialFile>> credential_files;
     detail::RevocationSwitch revocation;  // process-wide CRL checking while crl_file is set
-    std::string ca_file, cert_file, key_file;
-    bool key_unlocked = false;  // key_file is the key decrypted: Paho needs no passphrase
+    detail::TlsSetup tls_setup;  // from options.tls by prepare_tls(): for Paho and the diagnosis probe
 
     std::unique_ptr<Signer> signer;
     // The will is a stream of its own, signed afresh for every connection attempt: one envelope
@@ -884,18 +883,20 @@ void SecureSession::Impl::reconnect_loop() noexcept {
 }
 
 mqtt::connect_options SecureSession::Impl::make_connect_options() {
-    const TlsOptions& tls = options.tls;
+    const detail::TlsSetup& tls = tls_setup;
     mqtt::ssl_options ssl;
     // Neither a CA file nor a directory (use_os_trust_store): Paho loads OpenSSL's defaults.
-    if (!ca_file.empty()) ssl.set_trust_store(ca_file);
+    if (!tls.ca_file.empty()) ssl.set_trust_store(tls.ca_file);
     if (!tls.ca_path.empty()) ssl.ca_path(tls.ca_path);
-    ssl.set_key_store(cert_file);
-    ssl.set_private_key(key_file);
-    if (!tls.key_passphrase.empty() && !key_unlocked) ssl.set_private_key_password(tls.key_passphrase);
-    ssl.set_enabled_cipher_suites(detail::tls_cipher_string(tls));
+    ssl.set_key_store(tls.cert_file);
+    ssl.set_private_key(tls.key_file);
+    if (tls.key_passphrase) ssl.set_private_key_password(*tls.key_passphrase);
+    ssl.set_enabled_cipher_suites(tls.cipher_list);
     ssl.set_enable_server_cert_auth(true);
     ssl.set_verify(tls.verify_hostname);  // Paho's name for the post-handshake host name check
     if (!tls.alpn.empty()) ssl.set_alpn_protos(tls.alpn);
+    // The TLS floor is process-wide (enforce_tls_protocol_floor) and CRL checking too
+    // (RevocationSwitch): Paho on OpenSSL 3 takes neither per client.
     // No ssl.set_error_handler(): Paho C++ 1.2 hands the C library a pointer to the
     // ssl_options object the handler was set on, which does not survive the copies into the
     // client (ASan: stack-use-after-scope). The diagnosis probe reports TLS failures instead.
@@ -934,8 +935,8 @@ mqtt::connect_options SecureSession::Impl::make_connect_options() {
 
 void SecureSession::Impl::throw_connect_failure(const std::string& paho_message, int paho_code,
                                                std::chrono::milliseconds time_left) {
-    const detail::Diagnosis d = detail::diagnose_connect_failure(host, port, options.tls, ca_file, cert_file, key_file,
-                                                                paho_message, paho_code, time_left);
+    const detail::Diagnosis d = detail::diagnose_connect_failure(host, port, tls_setup, options.mqtt_version, paho_message,
+                                                                paho_code, time_left);
     throw ConnectionError("connect to " + options.server_uri + " failed: " + d.detail, d.reason, paho_code);
 }
 
@@ -1024,10 +1025,21 @@ void SecureSession::Impl::prepare_tls() {
         }
     }
     if (!unlocked) key = path_for("client key", options.tls.key_file, options.tls.key_pem);
-    ca_file = std::move(ca);
-    cert_file = std::move(cert);
-    key_file = std::move(key);
-    key_unlocked = unlocked;
+    const TlsOptions& tls = options.tls;
+    detail::TlsSetup setup;
+    setup.ca_file = std::move(ca);
+    setup.ca_path = tls.ca_path;
+    setup.os_trust_store = tls.use_os_trust_store;
+    setup.cert_file = std::move(cert);
+    setup.key_file = std::move(key);
+    // Paho would keep unwiped copies of a passphrase: with the key decrypted it gets none.
+    if (!tls.key_passphrase.empty() && !unlocked) setup.key_passphrase = &tls.key_passphrase;
+    setup.cipher_list = detail::tls_cipher_string(tls);
+    setup.min_version = tls.min_version;
+    setup.check_crl = !tls.crl_file.empty();
+    setup.verify_hostname = tls.verify_hostname;
+    setup.alpn = tls.alpn;
+    tls_setup = std::move(setup);
     credential_files = std::move(files);
     std::lock_guard<std::mutex> lock(mutex);  // preflight() reads it from any thread
     report = std::move(checked);

@@ -11,7 +11,7 @@ using namespace securemqtt;
 
 TEST_CASE("with the connect timeout used up, the diagnosis makes no probe and names the timeout", "[diagnosis]") {
     // 192.0.2.1 (TEST-NET-1) answers nothing: a probe would wait, or fail as unreachable.
-    const detail::Diagnosis d = detail::diagnose_connect_failure("192.0.2.1", 8883, TlsOptions{}, "", "", "",
+    const detail::Diagnosis d = detail::diagnose_connect_failure("192.0.2.1", 8883, detail::TlsSetup{}, 4,
                                                                  "TCP connect completion failure", -1,
                                                                  std::chrono::milliseconds(0));
     CHECK(d.reason == ConnectFailure::timeout);
@@ -20,8 +20,23 @@ TEST_CASE("with the connect timeout used up, the diagnosis makes no probe and na
 }
 
 TEST_CASE("CONNACK refusals are named without any network I/O, whatever time is left", "[diagnosis]") {
-    const detail::Diagnosis d = detail::diagnose_connect_failure("192.0.2.1", 8883, TlsOptions{}, "", "", "",
-                                                                 "refused", 5, std::chrono::milliseconds(0));
+    const auto diagnose = [](int code, int version) {
+        return detail::diagnose_connect_failure("192.0.2.1", 8883, detail::TlsSetup{}, version, "refused", code,
+                                                std::chrono::milliseconds(0));
+    };
+    detail::Diagnosis d = diagnose(5, 4);
     CHECK(d.reason == ConnectFailure::not_authorized);
     CHECK(d.detail == "the broker refused the connection: not authorised (CONNACK 5)");
+    d = diagnose(4, 4);
+    CHECK(d.reason == ConnectFailure::not_authorized);
+    CHECK(d.detail == "the broker refused the connection: bad user name or password (CONNACK 4)");
+    d = diagnose(1, 4);
+    CHECK(d.reason == ConnectFailure::protocol_not_supported);
+    CHECK(d.detail == "the broker refused the connection: unacceptable protocol version (CONNACK 1)");
+    d = diagnose(0x84, 5);
+    CHECK(d.reason == ConnectFailure::protocol_not_supported);
+    CHECK(d.detail == "the broker refused the connection: unsupported_protocol_version (MQTT 5 reason code 132)");
+    d = diagnose(0x87, 5);
+    CHECK(d.reason == ConnectFailure::not_authorized);
+    CHECK(d.detail == "the broker refused the connection: not_authorized (MQTT 5 reason code 135)");
 }

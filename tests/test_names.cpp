@@ -41,7 +41,7 @@ TEST_CASE("every public enum value has its own name", "[names]") {
                                 OutcomeStatus::timeout, OutcomeStatus::buffer_full, OutcomeStatus::session_closed,
                                 OutcomeStatus::failed});
     std::vector<ConnectFailure> failures;
-    for (int i = 0; i <= static_cast<int>(ConnectFailure::other); ++i) failures.push_back(static_cast<ConnectFailure>(i));
+    for (int i = 0; i <= static_cast<int>(ConnectFailure::protocol_not_supported); ++i) failures.push_back(static_cast<ConnectFailure>(i));
     check_names(failures);
     std::vector<RejectReason> reasons;
     for (std::size_t i = 0; i < reject_reason_count; ++i) reasons.push_back(static_cast<RejectReason>(i));

@@ -48,6 +48,10 @@ enum class ConnectFailure : std::uint8_t {
     /// before PublishError, which says it as PublishError::status() == buffer_full.
     buffer_full,
     other,
+    /// The broker does not speak the MQTT version asked for: CONNACK "unacceptable protocol
+    /// version", or (asked for MQTT 5) it closed the connection after CONNECT without a CONNACK,
+    /// as brokers that know only MQTT 3.1.1 do. MQTT 3.1.1 may work.
+    protocol_not_supported,
 };
 
 /// The failure's stable snake_case name, e.g. "hostname_mismatch".
