@@ -206,7 +206,7 @@ struct SubscriberProcess {
     Receiver signed_rx, raw_rx;
     void run(const Config& c, int in_fd, int out_fd) {
         SecureSession sub(session_options(c, "monitor", c.n + 1000));
-        sub.subscribe(c.topic, c.qos, [this](const Message& m) { signed_rx.arrived(m.payload.data(), m.payload.size()); });
+        sub.subscribe(c.topic, static_cast<QoS>(c.qos), [this](const Message& m) { signed_rx.arrived(m.payload.data(), m.payload.size()); });
         sub.connect();
         mqtt::async_client raw(raw_uri(c), "raw-sub", mqtt::create_options(MQTTVERSION_3_1_1), nullptr);
         raw.set_message_callback([this](mqtt::const_message_ptr m) {
@@ -368,7 +368,7 @@ int subscriber_process(const Config& c, const std::string& filter) {
         std::condition_variable gate_cv;
         std::atomic<bool> open{c.stream};
         double go_us = 0;
-        sub.subscribe(filter, c.qos, [&](const Message& m) {
+        sub.subscribe(filter, static_cast<QoS>(c.qos), [&](const Message& m) {
             rx.arrived(m.payload.data(), m.payload.size());
             if (open.load(std::memory_order_acquire)) return;
             std::unique_lock<std::mutex> lock(gate_mutex);
@@ -565,7 +565,7 @@ StoreRound store_round(const Config& c, const std::string& location, SecureSessi
     const long long evalsha0 = location.empty() ? -1 : redis_evalsha_calls(location);
     const std::string payload(c.size, 'x');
     const double t0 = now_us();
-    for (int i = 0; i < c.n; ++i) pub.publish(c.topic, payload, c.qos);
+    for (int i = 0; i < c.n; ++i) pub.publish(c.topic, payload, static_cast<QoS>(c.qos));
     const double published = now_us();
     pub.flush(std::chrono::seconds(60));
     const double flushed = now_us();
@@ -815,7 +815,7 @@ int main(int argc, char** argv) try {
         raw.connect(raw_options(c, "device-1", window))->wait();
         raw_connect_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t1).count();
 
-        const auto signed_publish = [&](const std::string& p) { pub.publish(c.topic, p, c.qos); };
+        const auto signed_publish = [&](const std::string& p) { pub.publish(c.topic, p, static_cast<QoS>(c.qos)); };
         const auto signed_flush = [&] { pub.flush(std::chrono::seconds(60)); };
         const auto raw_publish = [&](const std::string& p) { raw.publish(c.raw_topic, p.data(), p.size(), c.qos, false); };
         const auto raw_flush = [&] {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Names of the public enums that have no module of their own to live in.
 #include <securemqtt/log.hpp>
+#include <securemqtt/mqtt_types.hpp>
 #include <securemqtt/properties.hpp>
 #include <securemqtt/replay_guard.hpp>
 #include <securemqtt/replay_store.hpp>
@@ -23,6 +24,23 @@ std::string_view to_string(RetainedPolicy policy) noexcept {
     switch (policy) {
         case RetainedPolicy::same_as_live: return "same_as_live";
         case RetainedPolicy::allow_older: return "allow_older";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(QoS qos) noexcept {
+    switch (qos) {
+        case QoS::at_most_once: return "at_most_once";
+        case QoS::at_least_once: return "at_least_once";
+        case QoS::exactly_once: return "exactly_once";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(MqttVersion version) noexcept {
+    switch (version) {
+        case MqttVersion::v3_1_1: return "v3_1_1";
+        case MqttVersion::v5: return "v5";
     }
     return "unknown";
 }

@@ -353,7 +353,7 @@ void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcep
     m.payload = v.payload;
     m.key_id = v.key_id;
     m.timestamp_ms = v.timestamp_ms;
-    m.qos = msg->get_qos();
+    m.qos = static_cast<QoS>(msg->get_qos());
     m.retained = msg->is_retained();
     if (v.utf8) properties.payload_format = PayloadFormat::utf8;
     m.properties = std::move(properties);
@@ -426,7 +426,7 @@ void SecureSession::Impl::PublishListener::on_success(const mqtt::token& tok) {
     // From any client: a replaced one may still finish what it held (its copy then arrives
     // twice, and the receiver drops the second as replayed).
     if (const mqtt::message* msg = message_of(tok)) {
-        const ReasonCode reason = reason_of(tok, session.options.mqtt_version, ReasonCode::success);
+        const ReasonCode reason = reason_of(tok, session.options.mqtt_version.level(), ReasonCode::success);
         session.operations.complete_publish(msg, Outcome{OutcomeStatus::success, reason >= ReasonCode::unspecified_error
                                                                           ? ReasonCode::success
                                                                           : reason,
@@ -476,7 +476,7 @@ void SecureSession::Impl::PublishListener::on_failure(const mqtt::token& tok) {
     // at a connection loss), with its own return code and no meaningful reason (seen: 255 under
     // MQTT 3.1.1): name both then.
     Outcome outcome;
-    if (session.options.mqtt_version == 5 && reason >= 0x80 && reason <= 0xA2) {
+    if (session.options.mqtt_version.level() == 5 && reason >= 0x80 && reason <= 0xA2) {
         outcome.status = OutcomeStatus::refused;
         outcome.reason = static_cast<ReasonCode>(reason);
         outcome.detail = what + " refused by the broker: " + mqtt::exception::reason_code_str(reason) +
@@ -502,7 +502,7 @@ void SecureSession::Impl::RequestListener::on_success(const mqtt::token& tok) {
         std::vector<mqtt::ReasonCode> codes;
         if (tok.get_type() == mqtt::token::Type::SUBSCRIBE) {
             codes = tok.get_subscribe_response().get_reason_codes();
-        } else if (session.options.mqtt_version == 5) {
+        } else if (session.options.mqtt_version.level() == 5) {
             codes = tok.get_unsubscribe_response().get_reason_codes();
         }
         for (const auto code : codes) {
@@ -511,7 +511,7 @@ void SecureSession::Impl::RequestListener::on_success(const mqtt::token& tok) {
                 outcome.status = OutcomeStatus::refused;
                 outcome.reason = c <= 0xA2 ? static_cast<ReasonCode>(c) : ReasonCode::unspecified_error;
                 outcome.detail = "refused by the broker: " + std::string(to_string(outcome.reason)) +
-                                 (session.options.mqtt_version == 5 ? " (MQTT 5 reason code " : " (SUBACK code ") +
+                                 (session.options.mqtt_version.level() == 5 ? " (MQTT 5 reason code " : " (SUBACK code ") +
                                  std::to_string(c) + ")";
                 break;
             }
@@ -532,7 +532,7 @@ void SecureSession::Impl::RequestListener::on_failure(const mqtt::token& tok) {
     const int reason = tok.get_reason_code();
     const int code = tok.get_return_code();
     Outcome outcome;
-    if (session.options.mqtt_version == 5 && reason >= 0x80 && reason <= 0xA2) {
+    if (session.options.mqtt_version.level() == 5 && reason >= 0x80 && reason <= 0xA2) {
         outcome = Outcome{OutcomeStatus::refused, static_cast<ReasonCode>(reason),
                           "refused by the broker: " + std::string(to_string(static_cast<ReasonCode>(reason))) +
                               " (MQTT 5 reason code " + std::to_string(reason) + ")"};
@@ -902,8 +902,8 @@ mqtt::connect_options SecureSession::Impl::make_connect_options() {
     // client (ASan: stack-use-after-scope). The diagnosis probe reports TLS failures instead.
 
     mqtt::connect_options c;
-    c.set_mqtt_version(options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
-    if (options.mqtt_version == 5) {
+    c.set_mqtt_version(options.mqtt_version.level() == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+    if (options.mqtt_version.level() == 5) {
         c.set_clean_start(options.clean_session);
         // Without a Session Expiry Interval an MQTT 5 session ends with its connection, and the
         // broker drops what it queued for a "persistent" subscriber.
@@ -927,7 +927,7 @@ mqtt::connect_options SecureSession::Impl::make_connect_options() {
     if (options.will) {
         std::string envelope;
         will_signer->sign_into(options.will->topic, options.will->payload, envelope, options.will->retain);
-        c.set_will(mqtt::will_options(options.will->topic, envelope.data(), envelope.size(), options.will->qos,
+        c.set_will(mqtt::will_options(options.will->topic, envelope.data(), envelope.size(), options.will->qos.level(),
                                       options.will->retain));
     }
     return c;
@@ -935,7 +935,7 @@ mqtt::connect_options SecureSession::Impl::make_connect_options() {
 
 void SecureSession::Impl::throw_connect_failure(const std::string& paho_message, int paho_code,
                                                std::chrono::milliseconds time_left) {
-    const detail::Diagnosis d = detail::diagnose_connect_failure(host, port, tls_setup, options.mqtt_version, paho_message,
+    const detail::Diagnosis d = detail::diagnose_connect_failure(host, port, tls_setup, options.mqtt_version.level(), paho_message,
                                                                 paho_code, time_left);
     throw ConnectionError("connect to " + options.server_uri + " failed: " + d.detail, d.reason, paho_code);
 }
@@ -945,8 +945,8 @@ SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Im
     Impl& s = *impl_;
     const SessionOptions& o = s.options;
     if (!o.keyring) throw ConfigError("session: no keyring given");
-    if (o.mqtt_version != 4 && o.mqtt_version != 5) {
-        throw ConfigError("session: mqtt_version must be 4 (MQTT 3.1.1) or 5, got " + std::to_string(o.mqtt_version));
+    if (o.mqtt_version.level() != 4 && o.mqtt_version.level() != 5) {
+        throw ConfigError("session: mqtt_version must be 4 (MQTT 3.1.1) or 5, got " + std::to_string(o.mqtt_version.level()));
     }
     const detail::ServerAddress address = detail::parse_server_uri(o.server_uri);
     s.host = address.host;
@@ -964,7 +964,7 @@ SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Im
     s.signer = std::make_unique<Signer>(o.keyring, SignerOptions{o.verifier.clock, std::nullopt, 1});
     if (o.will) {
         if (!is_valid_topic_name(o.will->topic)) throw ConfigError("session: invalid will topic '" + o.will->topic + "'");
-        if (o.will->qos < 0 || o.will->qos > 2) throw ConfigError("session: will QoS must be 0, 1 or 2");
+        if (o.will->qos.level() < 0 || o.will->qos.level() > 2) throw ConfigError("session: will QoS must be 0, 1 or 2");
         s.will_signer = std::make_unique<Signer>(o.keyring, SignerOptions{o.verifier.clock, std::nullopt, 1});
     }
     if (o.auto_reconnect && (o.reconnect_min.count() < 1 || o.reconnect_max < o.reconnect_min)) {
@@ -1048,7 +1048,7 @@ void SecureSession::Impl::prepare_tls() {
 std::shared_ptr<mqtt::async_client> SecureSession::Impl::make_client(std::size_t carried) {
     const auto buffer = static_cast<int>(std::min<std::size_t>(
         static_cast<std::size_t>(options.offline_buffer) + carried, static_cast<std::size_t>(INT32_MAX)));
-    mqtt::create_options create(options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, buffer);
+    mqtt::create_options create(options.mqtt_version.level() == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1, buffer);
     create.set_send_while_disconnected(true, true);
     create.set_delete_oldest_messages(false);  // a full buffer refuses new publishes, loudly
     auto c = std::make_shared<mqtt::async_client>(paho_uri, client_id, create, nullptr);
@@ -1147,14 +1147,14 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client, bool strict
                 const int c = static_cast<int>(code);
                 if (c >= 0x80) {
                     why = std::string(to_string(c <= 0xA2 ? static_cast<ReasonCode>(c) : ReasonCode::unspecified_error)) +
-                          (options.mqtt_version == 5 ? " (MQTT 5 reason code " : " (SUBACK code ") + std::to_string(c) + ")";
+                          (options.mqtt_version.level() == 5 ? " (MQTT 5 reason code " : " (SUBACK code ") + std::to_string(c) + ")";
                 }
             }
         } catch (const mqtt::exception& e) {
             const int reason = e.get_reason_code();
             if (e.get_return_code() == MQTT_BAD_SUBSCRIBE) {
                 why = "SUBACK failure (MQTT 3.1.1 code 128)";
-            } else if (options.mqtt_version == 5 && reason >= 0x80 && reason <= 0xA2) {
+            } else if (options.mqtt_version.level() == 5 && reason >= 0x80 && reason <= 0xA2) {
                 why = std::string(to_string(static_cast<ReasonCode>(reason))) + " (MQTT 5 reason code " +
                       std::to_string(reason) + ")";
             } else {  // not a refusal (e.g. the connection went): restored at the next one
@@ -1286,7 +1286,8 @@ std::size_t SecureSession::unacknowledged() const {
 
 bool SecureSession::is_connected() const { return impl_->current()->is_connected(); }
 
-Completion SecureSession::publish(std::string_view topic, ByteView payload, int qos, bool retain) {
+Completion SecureSession::publish(std::string_view topic, ByteView payload, IntCompatible<QoS> qos_setting, bool retain) {
+    const int qos = qos_setting.level();
     if (qos < 0 || qos > 2) throw ConfigError("publish: QoS must be 0, 1 or 2");
     std::string envelope;
     impl_->signer->sign_into(topic, payload, envelope, retain);
@@ -1295,10 +1296,10 @@ Completion SecureSession::publish(std::string_view topic, ByteView payload, int 
 
 Completion SecureSession::publish(std::string_view topic, ByteView payload, const PublishOptions& options) {
     Impl& s = *impl_;
-    if (options.qos < 0 || options.qos > 2) throw ConfigError("publish: QoS must be 0, 1 or 2");
+    if (options.qos.level() < 0 || options.qos.level() > 2) throw ConfigError("publish: QoS must be 0, 1 or 2");
     const MessageProperties& p = options.properties;
     const bool wire_properties = p.has_covered() || p.message_expiry.has_value();
-    if (wire_properties && s.options.mqtt_version != 5) {
+    if (wire_properties && s.options.mqtt_version.level() != 5) {
         throw ConfigError("publish to '" + std::string(topic) +
                           "': MQTT 5 properties need mqtt_version 5 (only payload_format works under 3.1.1)");
     }
@@ -1306,9 +1307,9 @@ Completion SecureSession::publish(std::string_view topic, ByteView payload, cons
     if (!problem.empty()) throw ConfigError("publish to '" + std::string(topic) + "': " + problem);
     std::string envelope;
     s.signer->sign_into(topic, payload, envelope, options.retain, p);
-    if (!wire_properties) return s.publish_signed(topic, std::move(envelope), options.qos, options.retain, nullptr);
+    if (!wire_properties) return s.publish_signed(topic, std::move(envelope), options.qos.level(), options.retain, nullptr);
     const mqtt::properties wire = detail::to_paho(p);
-    return s.publish_signed(topic, std::move(envelope), options.qos, options.retain, &wire);
+    return s.publish_signed(topic, std::move(envelope), options.qos.level(), options.retain, &wire);
 }
 
 Completion SecureSession::Impl::publish_signed(std::string_view topic, std::string envelope, int qos, bool retain,
@@ -1395,7 +1396,8 @@ bool SecureSession::flush(std::chrono::milliseconds timeout) {
     }
 }
 
-Completion SecureSession::subscribe_async(const std::string& filter, int qos, Handler handler) {
+Completion SecureSession::subscribe_async(const std::string& filter, IntCompatible<QoS> qos_setting, Handler handler) {
+    const int qos = qos_setting.level();
     Impl& s = *impl_;
     if (!is_valid_topic_filter(filter)) throw ConfigError("subscribe: invalid topic filter '" + filter + "'");
     if (qos < 0 || qos > 2) throw ConfigError("subscribe: QoS must be 0, 1 or 2");
@@ -1437,7 +1439,7 @@ Completion SecureSession::subscribe_async(const std::string& filter, int qos, Ha
     return completion;
 }
 
-void SecureSession::subscribe(const std::string& filter, int qos, Handler handler) {
+void SecureSession::subscribe(const std::string& filter, IntCompatible<QoS> qos, Handler handler) {
     const Completion completion = subscribe_async(filter, qos, std::move(handler));
     if (!is_connected() && !completion.done()) return;  // subscribed when connect() connects
     const std::optional<Outcome> outcome = completion.wait_for(impl_->options.connect_timeout);

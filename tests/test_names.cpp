@@ -32,6 +32,8 @@ TEST_CASE("every public enum value has its own name", "[names]") {
     check_names<LogLevel>({LogLevel::debug, LogLevel::info, LogLevel::warning, LogLevel::error});
     check_names<RetainedPolicy>({RetainedPolicy::same_as_live, RetainedPolicy::allow_older});
     check_names<TlsVersion>({TlsVersion::tls1_2, TlsVersion::tls1_3});
+    check_names<QoS>({QoS::at_most_once, QoS::at_least_once, QoS::exactly_once});
+    check_names<MqttVersion>({MqttVersion::v3_1_1, MqttVersion::v5});
     check_names<SessionEventType>({SessionEventType::connected, SessionEventType::connection_lost,
                                    SessionEventType::reconnecting, SessionEventType::disconnected});
     check_names<Delivery>({Delivery::once, Delivery::every_matching_subscription});

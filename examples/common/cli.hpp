@@ -24,7 +24,7 @@ struct Options {
     bool has_message = false;
     std::string file;
     bool lines = false;
-    int qos = 0;
+    securemqtt::QoS qos = securemqtt::QoS::at_most_once;
     bool retain = false;
     std::string client_id;
     int keep_alive = 60;
@@ -36,7 +36,7 @@ struct Options {
     int flush_timeout = 0;    // --flush-timeout; 0: wait for every acknowledgement
     bool verbose = false;     // -v
     bool debug = false;       // -d
-    int mqtt_version = 4;     // -V
+    securemqtt::MqttVersion mqtt_version = securemqtt::MqttVersion::v3_1_1;  // -V
     std::optional<securemqtt::LastWill> will;                    // --will-*
     std::int64_t max_age_s = 0;                                  // --max-age; 0: the library default
     std::vector<std::pair<std::string, std::int64_t>> age_allowances;  // --will-max-age FILTER=SECONDS
@@ -60,7 +60,7 @@ struct UsageError : std::runtime_error {
 inline securemqtt::LastWill& will_of(Options& o) {
     if (!o.will) {
         o.will.emplace();
-        o.will->qos = 0;  // mosquitto_pub's default
+        o.will->qos = securemqtt::QoS::at_most_once;  // mosquitto_pub's default
     }
     return *o.will;
 }
@@ -73,6 +73,12 @@ inline int parse_int(const std::string& flag, const std::string& value) {
     } catch (...) {
     }
     throw UsageError(flag + " needs a number, got '" + value + "'");
+}
+
+inline securemqtt::QoS parse_qos(const std::string& flag, const std::string& value) {
+    const int n = parse_int(flag, value);
+    if (n < 0 || n > 2) throw UsageError(flag + " takes 0, 1 or 2");
+    return static_cast<securemqtt::QoS>(n);
 }
 
 // Seconds, fractions allowed (e.g. "0.5"), at most a day.
@@ -155,14 +161,14 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         if (a == "-h" || a == "--host") o.host = value();
         else if (a == "-p" || a == "--port") o.port = parse_int(a, value());
         else if (a == "-t" || a == "--topic") o.topics.push_back(value());
-        else if (a == "-q" || a == "--qos") o.qos = parse_int(a, value());
+        else if (a == "-q" || a == "--qos") o.qos = parse_qos(a, value());
         else if (a == "-i" || a == "--id") o.client_id = value();
         else if (a == "-k" || a == "--keepalive") o.keep_alive = parse_int(a, value());
         else if (a == "-c" || a == "--disable-clean-session") o.persistent = true;
         else if (a == "-d" || a == "--debug") o.debug = true;
         else if (a == "--will-topic") will_of(o).topic = value();
         else if (a == "--will-payload") will_of(o).payload = value();
-        else if (a == "--will-qos") will_of(o).qos = parse_int(a, value());
+        else if (a == "--will-qos") will_of(o).qos = parse_qos(a, value());
         else if (a == "--will-retain") will_of(o).retain = true;
         else if (!publisher && a == "--max-age") {
             o.max_age_s = parse_int(a, value());
@@ -191,8 +197,8 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         }
         else if (a == "-V" || a == "--protocol-version") {
             const std::string v = value();
-            if (v == "mqttv311" || v == "311" || v == "4") o.mqtt_version = 4;
-            else if (v == "mqttv5" || v == "5") o.mqtt_version = 5;
+            if (v == "mqttv311" || v == "311" || v == "4") o.mqtt_version = securemqtt::MqttVersion::v3_1_1;
+            else if (v == "mqttv5" || v == "5") o.mqtt_version = securemqtt::MqttVersion::v5;
             else throw UsageError("-V takes mqttv311 or mqttv5, got '" + v + "'");
         } else if (a == "--cafile") o.tls.ca_file = value();
         else if (a == "--capath") o.tls.ca_path = value();
@@ -246,12 +252,10 @@ inline bool parse(int argc, char** argv, bool publisher, Options& o) {
         else throw UsageError("unknown option '" + a + "'");
     }
     if (o.will && o.will->topic.empty()) throw UsageError("--will-payload, --will-qos and --will-retain need --will-topic");
-    if (o.will && (o.will->qos < 0 || o.will->qos > 2)) throw UsageError("--will-qos takes 0, 1 or 2");
     if (!pending_key_id.empty()) throw UsageError("--key-id " + pending_key_id + " must be followed by --hmac-key FILE");
     if (o.topics.empty()) throw UsageError("no topic given (-t)");
     if (o.keys.empty()) throw UsageError("no HMAC key given (--hmac-key FILE)");
-    if (o.qos < 0 || o.qos > 2) throw UsageError("-q takes 0, 1 or 2");
-    if (o.has_properties && o.mqtt_version != 5) throw UsageError("-D needs -V mqttv5 (properties are MQTT 5's)");
+    if (o.has_properties && o.mqtt_version != securemqtt::MqttVersion::v5) throw UsageError("-D needs -V mqttv5 (properties are MQTT 5's)");
     if (publisher) {
         const int sources = (o.has_message ? 1 : 0) + (o.file.empty() ? 0 : 1) + (o.lines ? 1 : 0);
         if (sources != 1) throw UsageError("give exactly one of -m MESSAGE, -f FILE, -l");

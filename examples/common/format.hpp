@@ -61,7 +61,7 @@ inline std::string format_message(std::string_view format, const securemqtt::Mes
             case '%': out += '%'; break;
             case 't': out += m.topic; break;
             case 'p': out += m.payload.as_string_view(); break;
-            case 'q': out += std::to_string(m.qos); break;
+            case 'q': out += std::to_string(m.qos.level()); break;
             case 'r': out += m.retained ? '1' : '0'; break;
             case 'l': out += std::to_string(m.payload.size()); break;
             case 'x': hex(lower); break;

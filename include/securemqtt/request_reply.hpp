@@ -44,7 +44,7 @@ struct RequesterOptions {
     /// a prefix this session may subscribe to (broker ACL) and the responders' keys may sign for
     /// (key topic scopes), e.g. "devices/app-1/replies". Required.
     std::string reply_prefix;
-    int qos = 1;  ///< of the requests and of the reply subscription
+    IntCompatible<QoS> qos = QoS::at_least_once;  ///< of the requests and of the reply subscription
     /// Key ids whose replies are taken; empty: any key the keyring lets sign for the reply
     /// topic. The correlation id travels in clear (signed, not secret): whoever may read the
     /// request and holds a key allowed on the reply topic can answer it. Name the responders'

@@ -8,6 +8,7 @@
 #include <securemqtt/export.hpp>
 #include <securemqtt/keyring.hpp>
 #include <securemqtt/log.hpp>
+#include <securemqtt/mqtt_types.hpp>
 #include <securemqtt/outcome.hpp>
 #include <securemqtt/properties.hpp>
 #include <securemqtt/replay_guard.hpp>
@@ -32,7 +33,7 @@ struct Message {
     ByteView payload;
     std::string_view key_id;   ///< the key that signed it
     std::int64_t timestamp_ms = 0;  ///< when it was signed (sender's clock)
-    int qos = 0;               ///< QoS of the delivery
+    IntCompatible<QoS> qos = QoS::at_most_once;  ///< QoS of the delivery
     bool retained = false;     ///< delivered as a retained message
     /// The MQTT 5 properties it arrived with. Content type, response topic, correlation data,
     /// user properties and payload_format are exactly as the sender signed them (the message
@@ -43,7 +44,7 @@ struct Message {
 
 /// How to publish one message.
 struct PublishOptions {
-    int qos = 1;
+    IntCompatible<QoS> qos = QoS::at_least_once;
     bool retain = false;
     /// MQTT 5 properties (docs/envelope-v1.md §2.1 says which are signed). Any but
     /// payload_format needs mqtt_version 5.
@@ -60,7 +61,7 @@ struct PublishOptions {
 struct LastWill {
     std::string topic;
     std::string payload;
-    int qos = 1;
+    IntCompatible<QoS> qos = QoS::at_least_once;
     bool retain = false;
 };
 
@@ -127,8 +128,8 @@ struct SessionOptions {
     /// acknowledges it, so one whose handling a crash cut short is delivered again when the
     /// broker redelivers it (QoS >= 1, persistent session), and only then.
     ReplayGuardOptions replay;
-    /// 4 for MQTT 3.1.1, 5 for MQTT 5.
-    int mqtt_version = 4;
+    /// MqttVersion::v3_1_1 or MqttVersion::v5 (the old 4 and 5 still compile, deprecated).
+    IntCompatible<MqttVersion> mqtt_version = MqttVersion::v3_1_1;
     std::chrono::seconds keep_alive{30};
     /// false: a persistent session (the broker keeps subscriptions and queued QoS >= 1
     /// messages across reconnects; needs a fixed client_id).
@@ -234,7 +235,8 @@ public:
     /// logged. A publish also carried over while a replaced connection still delivers it
     /// completes with whichever copy the broker answers first. Throws SigningError (no key,
     /// topic out of scope) or PublishError (status() buffer_full: never handed over).
-    Completion publish(std::string_view topic, ByteView payload, int qos = 1, bool retain = false);
+    Completion publish(std::string_view topic, ByteView payload, IntCompatible<QoS> qos = QoS::at_least_once,
+                       bool retain = false);
     /// As above, with MQTT 5 properties. Throws ConfigError when a property other than
     /// payload_format is set under MQTT 3.1.1, or a value breaks MQTT's rules (a string that is
     /// not UTF-8, a response topic that is not a topic name, ...): sent, it would make the
@@ -259,12 +261,12 @@ public:
     /// connect() subscribes, failing when the broker refuses the filter. A refused filter is
     /// dropped (not restored at reconnections). Not from a handler or a Completion callback:
     /// they run on the thread that would deliver the SUBACK (use subscribe_async there).
-    void subscribe(const std::string& filter, int qos, Handler handler);
+    void subscribe(const std::string& filter, IntCompatible<QoS> qos, Handler handler);
     /// As subscribe(), without blocking: the Completion says what the broker answered (when
     /// not connected: at the next connection) -- success with the granted QoS as the reason
     /// (success, granted_qos_1, granted_qos_2), or `refused` with the reason (MQTT 3.1.1's
     /// SUBACK failure is unspecified_error). The handler is in place from now on either way.
-    Completion subscribe_async(const std::string& filter, int qos, Handler handler);
+    Completion subscribe_async(const std::string& filter, IntCompatible<QoS> qos, Handler handler);
     /// Removes the subscription and, when connected, waits for the broker's UNSUBACK (at most
     /// connect_timeout; ConnectionError when it does not come or refuses).
     void unsubscribe(const std::string& filter);

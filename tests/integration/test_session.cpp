@@ -37,11 +37,11 @@ using namespace sessiontest;
 TEST_CASE("publish and subscribe through the broker, with counters", "[session][integration]") {
     SecureSession sub(options_for("monitor"));
     Inbox inbox;
-    sub.subscribe("devices/device-1/counters/#", 1, inbox.handler());
+    sub.subscribe("devices/device-1/counters/#", QoS::at_least_once, inbox.handler());
     sub.connect();
     SecureSession pub(options_for("device-1"));
     pub.connect();
-    for (int i = 0; i < 20; ++i) pub.publish("devices/device-1/counters/x", "m" + std::to_string(i), i % 3);
+    for (int i = 0; i < 20; ++i) pub.publish("devices/device-1/counters/x", "m" + std::to_string(i), static_cast<QoS>(i % 3));
     REQUIRE(pub.flush(std::chrono::seconds(10)));
     REQUIRE(inbox.wait(20));
     // Mixed QoS levels may overtake each other; each message arrives once.
@@ -71,7 +71,7 @@ TEST_CASE("credentials given as PEM text in memory", "[session][integration]") {
     o.tls.key_file.clear();
     SecureSession session(o);
     session.connect();
-    session.publish("devices/device-1/memory", std::string("from memory"), 1);
+    session.publish("devices/device-1/memory", std::string("from memory"), QoS::at_least_once);
     CHECK(session.flush(std::chrono::seconds(10)));
     session.disconnect();
 }
@@ -85,7 +85,7 @@ TEST_CASE("rejected messages are counted by reason and reported, never delivered
         std::lock_guard<std::mutex> lock(m);
         rejected.push_back(std::string(to_string(reason)) + " " + std::string(topic));
     });
-    sub.subscribe("devices/device-1/rejects", 1, inbox.handler());
+    sub.subscribe("devices/device-1/rejects", QoS::at_least_once, inbox.handler());
     sub.connect();
     const std::string certs = broker().certs.string();
     const std::string cmd = "mosquitto_pub -h localhost -p " + std::to_string(broker().port) + " --cafile " + certs +
@@ -94,7 +94,7 @@ TEST_CASE("rejected messages are counted by reason and reported, never delivered
     REQUIRE(std::system(cmd.c_str()) == 0);
     SecureSession pub(options_for("device-1"));
     pub.connect();
-    pub.publish("devices/device-1/rejects", std::string("genuine"), 1);
+    pub.publish("devices/device-1/rejects", std::string("genuine"), QoS::at_least_once);
     REQUIRE(inbox.wait(1));
     CHECK(inbox.payloads == std::vector<std::string>{"genuine"});
     CHECK(sub.stats().rejected_for(RejectReason::malformed) == 1);
@@ -108,14 +108,14 @@ TEST_CASE("a handler that throws is counted and logged; delivery goes on", "[ses
     std::mutex log_mutex;
     SecureSession sub(options_for("monitor", &log, &log_mutex));
     std::atomic<int> calls{0};
-    sub.subscribe("devices/device-1/throws", 1, [&](const Message&) {
+    sub.subscribe("devices/device-1/throws", QoS::at_least_once, [&](const Message&) {
         if (calls.fetch_add(1) == 0) throw std::runtime_error("handler failure");
     });
     sub.connect();
     SecureSession pub(options_for("device-1"));
     pub.connect();
-    pub.publish("devices/device-1/throws", std::string("1"), 1);
-    pub.publish("devices/device-1/throws", std::string("2"), 1);
+    pub.publish("devices/device-1/throws", std::string("1"), QoS::at_least_once);
+    pub.publish("devices/device-1/throws", std::string("2"), QoS::at_least_once);
     for (int i = 0; i < 100 && calls.load() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     CHECK(calls.load() == 2);
     CHECK(sub.stats().handler_errors == 1);
@@ -129,14 +129,14 @@ TEST_CASE("publishes made while disconnected wait in a bounded buffer; overflow 
           "[session][integration]") {
     SecureSession sub(options_for("monitor"));
     Inbox inbox;
-    sub.subscribe("devices/device-1/offline", 1, inbox.handler());
+    sub.subscribe("devices/device-1/offline", QoS::at_least_once, inbox.handler());
     sub.connect();
     SessionOptions o = options_for("device-1");
     o.offline_buffer = 5;
     SecureSession pub(o);
-    for (int i = 0; i < 5; ++i) pub.publish("devices/device-1/offline", "queued-" + std::to_string(i), 1);
+    for (int i = 0; i < 5; ++i) pub.publish("devices/device-1/offline", "queued-" + std::to_string(i), QoS::at_least_once);
     try {
-        pub.publish("devices/device-1/offline", std::string("one too many"), 1);
+        pub.publish("devices/device-1/offline", std::string("one too many"), QoS::at_least_once);
         FAIL("the sixth publish was accepted into a buffer of five");
     } catch (const PublishError& e) {
         CHECK(e.status() == OutcomeStatus::buffer_full);
@@ -160,23 +160,23 @@ TEST_CASE("a certificate renewed on disk is taken up by reload() without losing 
     make_cert("10");
     SecureSession sub(options_for("monitor"));
     Inbox inbox;
-    sub.subscribe("devices/rotating/#", 1, inbox.handler());
+    sub.subscribe("devices/rotating/#", QoS::at_least_once, inbox.handler());
     sub.connect();
     SecureSession pub(options_for("rotating"));
     CHECK(pub.preflight().warnings.size() == 1);  // expires within 30 days
     const std::int64_t old_expiry = pub.preflight().client_not_after_ms;
     pub.connect();
-    for (int i = 0; i < 100; ++i) pub.publish("devices/rotating/t", "before-" + std::to_string(i), 1);
+    for (int i = 0; i < 100; ++i) pub.publish("devices/rotating/t", "before-" + std::to_string(i), QoS::at_least_once);
     make_cert("365");  // renewed on disk: new key, new certificate
     pub.reload();      // some of the 100 may still be unacknowledged: carried over
     CHECK(pub.preflight().client_not_after_ms > old_expiry);
     CHECK(pub.preflight().warnings.empty());
     CHECK(pub.is_connected());
-    for (int i = 0; i < 100; ++i) pub.publish("devices/rotating/t", "after-" + std::to_string(i), 1);
+    for (int i = 0; i < 100; ++i) pub.publish("devices/rotating/t", "after-" + std::to_string(i), QoS::at_least_once);
     REQUIRE(pub.flush(std::chrono::seconds(20)));
     // A marker published last: the broker delivers one publisher's QoS 1 messages in order, so
     // once it is in, any duplicate of the 200 is in too.
-    pub.publish("devices/rotating/t", std::string("marker"), 1);
+    pub.publish("devices/rotating/t", std::string("marker"), QoS::at_least_once);
     REQUIRE(pub.flush(std::chrono::seconds(20)));
     REQUIRE(inbox.wait(201));
     std::lock_guard<std::mutex> lock(inbox.mutex);
@@ -195,7 +195,7 @@ TEST_CASE("reload() with credentials that fail the preflight keeps the current c
     bad.key_file = (broker().certs / "monitor.key").string();
     CHECK_THROWS_WITH(pub.reload(bad), Catch::Contains("does not match certificate"));
     CHECK(pub.is_connected());
-    pub.publish("devices/device-1/still", std::string("ok"), 1);
+    pub.publish("devices/device-1/still", std::string("ok"), QoS::at_least_once);
     CHECK(pub.flush(std::chrono::seconds(10)));
 }
 
@@ -225,21 +225,21 @@ TEST_CASE("a shared subscription delivers each message to one member of the grou
             const std::string topic = "devices/device-1/shared/v" + std::to_string(version);
             const std::string filter = "$share/workers/devices/device-1/shared/#";
             SessionOptions a_options = options_for("monitor");
-            a_options.mqtt_version = version;
+            a_options.mqtt_version = static_cast<MqttVersion>(version);
             SessionOptions b_options = a_options;
             SecureSession a(std::move(a_options));
             SecureSession b(std::move(b_options));
             Inbox inbox_a, inbox_b;
-            a.subscribe(filter, 1, inbox_a.handler());
-            b.subscribe(filter, 1, inbox_b.handler());
+            a.subscribe(filter, QoS::at_least_once, inbox_a.handler());
+            b.subscribe(filter, QoS::at_least_once, inbox_b.handler());
             a.connect();
             b.connect();
             SessionOptions p_options = options_for("device-1");
-            p_options.mqtt_version = version;
+            p_options.mqtt_version = static_cast<MqttVersion>(version);
             SecureSession pub(std::move(p_options));
             pub.connect();
             const int n = 40;
-            for (int i = 0; i < n; ++i) pub.publish(topic, "m" + std::to_string(i), 1);
+            for (int i = 0; i < n; ++i) pub.publish(topic, "m" + std::to_string(i), QoS::at_least_once);
             REQUIRE(pub.flush(std::chrono::seconds(30)));
             // Every message reaches exactly one member: wait until all n are in, then for strays.
             for (int spins = 0; spins < 3000 && a.stats().verified + b.stats().verified < n; ++spins) {
@@ -271,7 +271,7 @@ TEST_CASE("a verified message that matches no subscription is counted and logged
         o.client_id = id;
         o.clean_session = false;
         SecureSession earlier(std::move(o));
-        earlier.subscribe("devices/device-1/unrouted/#", 1, [](const Message&) {});
+        earlier.subscribe("devices/device-1/unrouted/#", QoS::at_least_once, [](const Message&) {});
         earlier.connect();
         earlier.disconnect();
     }
@@ -282,11 +282,11 @@ TEST_CASE("a verified message that matches no subscription is counted and logged
     o.clean_session = false;
     SecureSession now(std::move(o));
     Inbox inbox;
-    now.subscribe("devices/device-1/elsewhere", 1, inbox.handler());  // not the topic published to
+    now.subscribe("devices/device-1/elsewhere", QoS::at_least_once, inbox.handler());  // not the topic published to
     now.connect();
     SecureSession pub(options_for("device-1"));
     pub.connect();
-    for (int i = 0; i < 3; ++i) pub.publish(topic, "m" + std::to_string(i), 1);
+    for (int i = 0; i < 3; ++i) pub.publish(topic, "m" + std::to_string(i), QoS::at_least_once);
     REQUIRE(pub.flush(std::chrono::seconds(30)));
     for (int spins = 0; spins < 3000 && now.stats().unrouted < 3; ++spins) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -310,15 +310,15 @@ TEST_CASE("overlapping subscriptions deliver a message once per session, or to e
             o.delivery = delivery;
             SecureSession sub(std::move(o));
             Inbox wide, narrow;
-            sub.subscribe("devices/device-1/overlap/#", 1, wide.handler());
-            sub.subscribe(topic, 1, narrow.handler());
+            sub.subscribe("devices/device-1/overlap/#", QoS::at_least_once, wide.handler());
+            sub.subscribe(topic, QoS::at_least_once, narrow.handler());
             sub.connect();
             SecureSession pub(options_for("device-1"));
             pub.connect();
-            for (int i = 0; i < 5; ++i) pub.publish(topic, "m" + std::to_string(i), 1);
+            for (int i = 0; i < 5; ++i) pub.publish(topic, "m" + std::to_string(i), QoS::at_least_once);
             // Then a marker on a topic only the wide filter matches: delivered in order after
             // every copy of the five, so once it is in, any extra copy is in too.
-            pub.publish("devices/device-1/overlap/marker", std::string("marker"), 1);
+            pub.publish("devices/device-1/overlap/marker", std::string("marker"), QoS::at_least_once);
             REQUIRE(pub.flush(std::chrono::seconds(30)));
             REQUIRE(wide.wait(6));
             CHECK(sub.stats().verified == 6);
@@ -338,7 +338,7 @@ TEST_CASE("rotating the HMAC key under traffic rejects nothing", "[session][inte
     SessionOptions po = options_for("device-1");
     SecureSession sub(so);
     Inbox inbox;
-    sub.subscribe("devices/device-1/rotation", 1, inbox.handler());
+    sub.subscribe("devices/device-1/rotation", QoS::at_least_once, inbox.handler());
     sub.connect();
     SecureSession pub(po);
     pub.connect();
@@ -346,7 +346,7 @@ TEST_CASE("rotating the HMAC key under traffic rejects nothing", "[session][inte
     std::atomic<int> sent{0};
     std::thread sender([&] {
         while (!stop.load()) {
-            pub.publish("devices/device-1/rotation", "m" + std::to_string(sent.fetch_add(1)), 1);
+            pub.publish("devices/device-1/rotation", "m" + std::to_string(sent.fetch_add(1)), QoS::at_least_once);
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
     });
@@ -463,14 +463,14 @@ TEST_CASE("the logger never sees key material or envelopes, even at debug level"
         SessionOptions so = options_for("monitor", &log, &log_mutex);
         SecureSession sub(so);
         Inbox inbox;
-        sub.subscribe("devices/device-1/secret", 1, inbox.handler());
+        sub.subscribe("devices/device-1/secret", QoS::at_least_once, inbox.handler());
         sub.connect();
         SessionOptions po = options_for("device-1", &log, &log_mutex);
         po.tls.key_pem = testutil::read_file(po.tls.key_file);
         po.tls.key_file.clear();
         SecureSession pub(po);
         pub.connect();
-        pub.publish("devices/device-1/secret", std::string("payload-marker"), 1);
+        pub.publish("devices/device-1/secret", std::string("payload-marker"), QoS::at_least_once);
         REQUIRE(inbox.wait(1));
     }
     const std::string key_pem = testutil::read_file((broker().certs / "device-1.key").string());
@@ -531,11 +531,11 @@ TEST_CASE("every publish, subscribe and unsubscribe has an outcome: success, or 
     };
     SECTION("MQTT 5: the broker's reason codes by name") {
         SessionOptions o = options();
-        o.mqtt_version = 5;
+        o.mqtt_version = MqttVersion::v5;
         SecureSession s(o);
         s.connect();
-        const Completion subscribed = s.subscribe_async("devices/device-1/outcome5/#", 1, inbox.handler());
-        const Completion forbidden = s.subscribe_async("devices/device-2/#", 1, inbox.handler());
+        const Completion subscribed = s.subscribe_async("devices/device-1/outcome5/#", QoS::at_least_once, inbox.handler());
+        const Completion forbidden = s.subscribe_async("devices/device-2/#", QoS::at_least_once, inbox.handler());
         const Outcome sub_ok = need(subscribed);
         CHECK(sub_ok.ok());
         CHECK(sub_ok.reason == ReasonCode::granted_qos_1);
@@ -544,9 +544,9 @@ TEST_CASE("every publish, subscribe and unsubscribe has an outcome: success, or 
         CHECK(sub_refused.reason == ReasonCode::not_authorized);
         CHECK(to_string(sub_refused.reason) == "not_authorized");
 
-        const Completion delivered = s.publish("devices/device-1/outcome5/a", "fine", 1);
-        const Completion at_most_once = s.publish("devices/device-1/outcome5/a", "fine too", 0);
-        const Completion refused = s.publish("devices/device-2/outcome5/a", "not mine", 1);
+        const Completion delivered = s.publish("devices/device-1/outcome5/a", "fine", QoS::at_least_once);
+        const Completion at_most_once = s.publish("devices/device-1/outcome5/a", "fine too", QoS::at_most_once);
+        const Completion refused = s.publish("devices/device-2/outcome5/a", "not mine", QoS::at_least_once);
         CHECK(need(delivered).ok());
         CHECK(need(at_most_once).ok());
         const Outcome no = need(refused);
@@ -573,7 +573,7 @@ TEST_CASE("every publish, subscribe and unsubscribe has an outcome: success, or 
         std::condition_variable cv;
         Outcome seen;
         bool called = false;
-        s.publish("devices/device-2/outcome5/b", "not mine either", 1).then([&](const Outcome& outcome) {
+        s.publish("devices/device-2/outcome5/b", "not mine either", QoS::at_least_once).then([&](const Outcome& outcome) {
             std::lock_guard<std::mutex> lock(m);
             seen = outcome;
             called = true;
@@ -586,7 +586,7 @@ TEST_CASE("every publish, subscribe and unsubscribe has an outcome: success, or 
         CHECK(seen.status == OutcomeStatus::refused);
 
         try {
-            s.subscribe("devices/device-3/#", 1, inbox.handler());
+            s.subscribe("devices/device-3/#", QoS::at_least_once, inbox.handler());
             FAIL("a refused subscription was taken");
         } catch (const ConnectionError& e) {
             CHECK(e.reason() == ConnectFailure::not_authorized);
@@ -597,14 +597,14 @@ TEST_CASE("every publish, subscribe and unsubscribe has an outcome: success, or 
     SECTION("MQTT 3.1.1: a SUBACK failure; a refused publish is not reported by the protocol") {
         SecureSession s(options());
         s.connect();
-        const Outcome sub_refused = need(s.subscribe_async("devices/device-2/#", 1, inbox.handler()));
+        const Outcome sub_refused = need(s.subscribe_async("devices/device-2/#", QoS::at_least_once, inbox.handler()));
         CHECK(sub_refused.status == OutcomeStatus::refused);
         CHECK(sub_refused.reason == ReasonCode::unspecified_error);
-        const Outcome sub_ok = need(s.subscribe_async("devices/device-1/outcome4/#", 2, inbox.handler()));
+        const Outcome sub_ok = need(s.subscribe_async("devices/device-1/outcome4/#", QoS::exactly_once, inbox.handler()));
         CHECK(sub_ok.reason == ReasonCode::granted_qos_2);
         // MQTT 3.1.1 has no negative PUBACK: the broker drops it and acknowledges.
-        CHECK(need(s.publish("devices/device-2/outcome4/a", "not mine", 1)).ok());
-        CHECK(need(s.publish("devices/device-1/outcome4/a", "fine", 1)).ok());
+        CHECK(need(s.publish("devices/device-2/outcome4/a", "not mine", QoS::at_least_once)).ok());
+        CHECK(need(s.publish("devices/device-1/outcome4/a", "fine", QoS::at_least_once)).ok());
         REQUIRE(inbox.wait(1));
         CHECK(need(s.unsubscribe_async("devices/device-1/outcome4/#")).ok());
     }
@@ -616,11 +616,11 @@ TEST_CASE("a subscription the broker refuses makes connect() fail, naming the fi
         SessionOptions o = options_for("device-1");
         o.server_uri = checking.uri();
         o.tls = checking.tls("device-1");
-        o.mqtt_version = version;
+        o.mqtt_version = static_cast<MqttVersion>(version);
         SecureSession s(o);
         Inbox inbox;
-        s.subscribe("devices/device-1/fine/#", 1, inbox.handler());  // not connected: returns
-        const Completion forbidden = s.subscribe_async("devices/device-2/#", 1, inbox.handler());
+        s.subscribe("devices/device-1/fine/#", QoS::at_least_once, inbox.handler());  // not connected: returns
+        const Completion forbidden = s.subscribe_async("devices/device-2/#", QoS::at_least_once, inbox.handler());
         CHECK_FALSE(forbidden.done());
         try {
             s.connect();
@@ -640,7 +640,7 @@ TEST_CASE("an operation the session ends before is completed as session_closed",
     Completion pending;
     {
         SecureSession s(options_for("device-1"));  // never connected: the publish waits in the buffer
-        pending = s.publish("devices/device-1/closed", "never sent", 1);
+        pending = s.publish("devices/device-1/closed", "never sent", QoS::at_least_once);
         CHECK_FALSE(pending.done());
     }
     const std::optional<Outcome> outcome = pending.wait_for(std::chrono::seconds(15));
@@ -682,7 +682,7 @@ TEST_CASE("lifecycle events: connected, taken over by the broker, lost, reconnec
         INFO("MQTT version " << version);
         const std::string id = "events-" + std::to_string(version);
         SessionOptions o = options_for("device-1");
-        o.mqtt_version = version;
+        o.mqtt_version = static_cast<MqttVersion>(version);
         o.client_id = id;
         o.clean_session = false;  // so that the reconnection finds the session present
         o.reconnect_min = std::chrono::seconds(1);
@@ -746,13 +746,13 @@ TEST_CASE("an MQTT 5 DISCONNECT from the broker is an event with its reason", "[
     SessionOptions o = options_for("device-1");
     o.server_uri = small.uri();
     o.tls = small.tls("device-1");
-    o.mqtt_version = 5;
+    o.mqtt_version = MqttVersion::v5;
     o.reconnect_min = std::chrono::seconds(1);
     Events events;
     SecureSession s(o);
     s.on_event(events.handler());
     s.connect();
-    s.publish("devices/device-1/big", std::string(4096, 'x'), 0);  // over the broker's 2048 bytes
+    s.publish("devices/device-1/big", std::string(4096, 'x'), QoS::at_most_once);  // over the broker's 2048 bytes
     REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::disconnected; }));
     REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::connected && e.reconnect; }));
     s.disconnect();
@@ -801,7 +801,7 @@ TEST_CASE("a subscription the broker refused is dropped: it does not fail the ne
     SecureSession s(o);
     s.connect();
     Inbox inbox;
-    CHECK_THROWS_AS(s.subscribe("devices/device-2/#", 1, inbox.handler()), ConnectionError);
+    CHECK_THROWS_AS(s.subscribe("devices/device-2/#", QoS::at_least_once, inbox.handler()), ConnectionError);
     s.disconnect();
     CHECK_NOTHROW(s.connect());
     CHECK(s.is_connected());
@@ -822,7 +822,7 @@ TEST_CASE("publishes a connection loss or the session's end cuts short complete 
         const pid_t broker_pid = std::stoi(testutil::read_file((broker().dir / "mosquitto.pid").string()));
         REQUIRE(::kill(broker_pid, SIGSTOP) == 0);
         for (int i = 0; i < 2000; ++i) {
-            completions.push_back(s.publish("devices/device-1/outcome/loss", std::string(512, 'x'), 1));
+            completions.push_back(s.publish("devices/device-1/outcome/loss", std::string(512, 'x'), QoS::at_least_once));
         }
         REQUIRE(::kill(broker_pid, SIGKILL) == 0);
         REQUIRE(events.wait([](const SessionEvent& e) { return e.type == SessionEventType::connection_lost; }));

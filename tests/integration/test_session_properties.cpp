@@ -93,7 +93,7 @@ struct RawClient {
 
 SessionOptions v5(const std::string& identity) {
     SessionOptions o = options_for(identity);
-    o.mqtt_version = 5;
+    o.mqtt_version = MqttVersion::v5;
     return o;
 }
 
@@ -157,7 +157,7 @@ MessageProperties command_properties() {
 TEST_CASE("MQTT 5 properties travel through the broker, signed, and arrive as sent", "[session][integration][properties]") {
     SecureSession sub(v5("monitor"));
     PropertyInbox inbox;
-    sub.subscribe("devices/device-1/props/#", 1, inbox.handler());
+    sub.subscribe("devices/device-1/props/#", QoS::at_least_once, inbox.handler());
     sub.connect();
     SecureSession pub(v5("device-1"));
     pub.connect();
@@ -166,7 +166,7 @@ TEST_CASE("MQTT 5 properties travel through the broker, signed, and arrive as se
     options.properties = command_properties();
     const std::string text = "{\"set\":\"21.5 \xc2\xb0" "C\"}";
     REQUIRE(pub.publish("devices/device-1/props/a", text, options).wait_for(15s).value().ok());
-    pub.publish("devices/device-1/props/b", "plain", 1);  // none: nothing invented on arrival
+    pub.publish("devices/device-1/props/b", "plain", QoS::at_least_once);  // none: nothing invented on arrival
     REQUIRE(inbox.wait(2));
 
     std::lock_guard<std::mutex> lock(inbox.mutex);
@@ -188,7 +188,7 @@ TEST_CASE("a captured request re-published with another response topic or correl
           "[session][integration][properties][security]") {
     SecureSession device(v5("device-1"));
     PropertyInbox inbox;
-    device.subscribe("devices/device-1/cmd", 1, inbox.handler());
+    device.subscribe("devices/device-1/cmd", QoS::at_least_once, inbox.handler());
     device.connect();
     RawClient attacker("device-1", "attacker-props");
     attacker.subscribe("devices/device-1/cmd");
@@ -221,7 +221,7 @@ TEST_CASE("a captured request re-published with another response topic or correl
     REQUIRE(rejected(device, RejectReason::replayed, 1));
 
     // A message signed without properties, given a response topic on the way.
-    app.publish("devices/device-1/cmd", "status?", 1);
+    app.publish("devices/device-1/cmd", "status?", QoS::at_least_once);
     REQUIRE(inbox.wait(2));
     const mqtt::const_message_ptr plain = attacker.wait_for_message(2);
     attacker.publish("devices/device-1/cmd", plain->get_payload_str(),
@@ -238,7 +238,7 @@ TEST_CASE("a topic alias is resolved by the broker before verification: the alia
           "[session][integration][properties]") {
     SecureSession device(v5("monitor"));
     PropertyInbox inbox;
-    device.subscribe("devices/device-1/alias/#", 1, inbox.handler());
+    device.subscribe("devices/device-1/alias/#", QoS::at_least_once, inbox.handler());
     device.connect();
 
     // The envelope is signed for the full topic name; the publisher then abbreviates it.
@@ -307,7 +307,7 @@ TEST_CASE("properties the protocol cannot carry are refused before anything is s
     CHECK_THROWS_AS(v4.publish("devices/device-1/x", std::string("\xff"), text), SigningError);
     SecureSession sub(options_for("monitor"));
     PropertyInbox inbox;
-    sub.subscribe("devices/device-1/utf8v4", 1, inbox.handler());
+    sub.subscribe("devices/device-1/utf8v4", QoS::at_least_once, inbox.handler());
     sub.connect();
     v4.connect();
     v4.publish("devices/device-1/utf8v4", "caf\xc3\xa9", text);
@@ -320,7 +320,7 @@ TEST_CASE("request/response: a verified reply to a fresh correlation id on a pri
           "[session][integration][properties][request]") {
     SecureSession device(v5("device-1"));
     std::atomic<int> served{0};
-    device.subscribe("devices/device-1/cmd", 1, [&](const Message& m) {
+    device.subscribe("devices/device-1/cmd", QoS::at_least_once, [&](const Message& m) {
         if (m.payload.as_string_view() == "silent") return;  // a device that does not answer
         ++served;
         reply_to(device, m, "done: " + std::string(m.payload.as_string_view()), replies_only());
@@ -378,7 +378,7 @@ TEST_CASE("request/response: a redirected request gets no reply, a forged reply 
           "[session][integration][properties][request][security]") {
     SecureSession device(v5("device-1"));
     std::atomic<int> served{0};
-    device.subscribe("devices/device-1/cmd", 1, [&](const Message& m) {
+    device.subscribe("devices/device-1/cmd", QoS::at_least_once, [&](const Message& m) {
         ++served;
         reply_to(device, m, "opened", replies_only());
     });
@@ -438,7 +438,7 @@ TEST_CASE("request/response: the responder answers only to allowed response topi
           "responders' keys", "[session][integration][properties][request][security]") {
     SecureSession device(v5("device-1"));
     std::atomic<int> commands{0};
-    device.subscribe("devices/device-1/cmd", 1, [&](const Message& m) {
+    device.subscribe("devices/device-1/cmd", QoS::at_least_once, [&](const Message& m) {
         ++commands;
         reply_to(device, m, "done: " + std::string(m.payload.as_string_view()), replies_only());
     });
@@ -469,7 +469,7 @@ TEST_CASE("request/response: the responder answers only to allowed response topi
         rogue_options.keyring->add_key_hex("k2", other_key);  // verifies with k1, signs with k2
         rogue_options.keyring->set_signing_key("k2");
         SecureSession rogue(rogue_options);
-        rogue.subscribe("devices/device-1/cmd", 1, [&](const Message& m) {
+        rogue.subscribe("devices/device-1/cmd", QoS::at_least_once, [&](const Message& m) {
             reply_to(rogue, m, "forged answer", replies_only());
         });
         rogue.connect();
