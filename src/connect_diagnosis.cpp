@@ -10,10 +10,13 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <optional>
+#include <chrono>
 #include <cstring>
+#include <optional>
+#include <utility>
 
 namespace securemqtt::detail {
 namespace {
@@ -179,20 +182,19 @@ SslCtxPtr probe_context(const TlsSetup& tls) {
     return ctx;
 }
 
-// A CONNECT with a random client id and clean start: the session's own id could take over, or
-// (clean start) end, a session the broker keeps for it. Keep-alive 10 s, no will, no login.
+// A CONNECT with a throwaway client id and clean start: the session's own id could take over,
+// or (clean start) end, a session the broker keeps for it. 23 letters and digits, the form every
+// broker must accept (MQTT-3.1.3-5). Keep-alive 10 s, no will, no login. Empty when no random id
+// can be had.
 std::string probe_connect(int mqtt_version) {
-    unsigned char random[8] = {};
-    RAND_bytes(random, sizeof random);
-    std::string id = "securemqtt-probe-";
-    static constexpr char hex[] = "0123456789abcdef";
-    for (unsigned char b : random) {
-        id += hex[b >> 4];
-        id += hex[b & 15];
-    }
+    unsigned char random[15] = {};
+    if (RAND_bytes(random, sizeof random) != 1) return {};
+    static constexpr char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    std::string id = "smqprobe";
+    for (unsigned char b : random) id += alphabet[b % 62];
     std::string body("\0\4MQTT", 6);
     body += static_cast<char>(mqtt_version == 5 ? 5 : 4);
-    body += '\x02';            // clean start
+    body += '\x02';  // clean start
     body += std::string("\0\x0a", 2);
     if (mqtt_version == 5) body += '\0';  // no properties
     body += '\0';
@@ -201,30 +203,98 @@ std::string probe_connect(int mqtt_version) {
     return std::string(1, '\x10') + static_cast<char>(body.size()) + body;  // < 128: one length byte
 }
 
-}  // namespace
+using Clock = std::chrono::steady_clock;
 
-Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsSetup& tls, int mqtt_version,
-                                   const std::string& paho_message, int paho_code, std::chrono::milliseconds timeout) {
-    if (auto refusal = connack_refusal(paho_code, "the connection")) return *refusal;
-    const std::string& fallback_detail = paho_message;
-    // The connect used up its time: no probe (it would double a failed connect's duration).
-    if (timeout.count() <= 0) {
-        return {ConnectFailure::timeout, paho_message + " (the connect timeout ran out before the cause was known)"};
+std::chrono::milliseconds left(Clock::time_point deadline) {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+}
+
+// How the broker answered the probe's CONNECT.
+struct Answer {
+    enum Kind { connack, closed, reset, alert, silent, not_mqtt };
+    Answer(Kind k = silent, int c = -1, std::string t = {}) : kind(k), code(c), text(std::move(t)) {}
+    Kind kind;
+    int code;          ///< connack: the return code / reason code
+    std::string text;  ///< reset: the system's words; alert: OpenSSL's
+};
+
+// Reads exactly `n` bytes before `deadline`; otherwise says how the connection ended.
+std::optional<Answer> read_exact(SSL* ssl, int fd, unsigned char* out, std::size_t n, Clock::time_point deadline) {
+    std::size_t got = 0;
+    while (got < n) {
+        if (SSL_pending(ssl) == 0 && !wait_readable(fd, left(deadline))) return Answer{Answer::silent};
+        ERR_clear_error();
+        errno = 0;
+        const int r = SSL_read(ssl, out + got, static_cast<int>(n - got));
+        const int saved_errno = errno;
+        if (r > 0) {
+            got += static_cast<std::size_t>(r);
+            continue;
+        }
+        const int error = SSL_get_error(ssl, r);
+        if (error == SSL_ERROR_WANT_READ) continue;  // a record that was no data (a TLS 1.3 ticket)
+        if (error == SSL_ERROR_ZERO_RETURN) return Answer{Answer::closed};  // close_notify, or EOF (IGNORE_UNEXPECTED_EOF)
+        if (error == SSL_ERROR_SSL) return Answer{Answer::alert, -1, openssl_reason("TLS error")};
+        if (error == SSL_ERROR_SYSCALL && saved_errno != 0 && saved_errno != EAGAIN && saved_errno != EWOULDBLOCK) {
+            return Answer{Answer::reset, -1, std::strerror(saved_errno)};
+        }
+        return Answer{Answer::silent};  // the socket's read timeout
     }
+    return std::nullopt;
+}
+
+// Reads the broker's answer to CONNECT: a CONNACK's return/reason code, or how it ended.
+Answer read_connack(SSL* ssl, int fd, Clock::time_point deadline) {
+    unsigned char type = 0;
+    if (auto end = read_exact(ssl, fd, &type, 1, deadline)) return *end;
+    if (type != 0x20) return Answer{Answer::not_mqtt};
+    // Remaining Length: 1 to 4 bytes, 7 bits each (MQTT 5 §1.5.5). An MQTT 5 CONNACK may carry
+    // properties (a reason string, user properties) past 127 bytes.
+    std::size_t length = 0;
+    for (int i = 0, shift = 0;; ++i, shift += 7) {
+        unsigned char b = 0;
+        if (auto end = read_exact(ssl, fd, &b, 1, deadline)) return *end;
+        length |= static_cast<std::size_t>(b & 0x7F) << shift;
+        if ((b & 0x80) == 0) break;
+        if (i == 3) return Answer{Answer::not_mqtt};
+    }
+    if (length < 2) return Answer{Answer::not_mqtt};
+    unsigned char flags_and_code[2] = {};
+    if (auto end = read_exact(ssl, fd, flags_and_code, 2, deadline)) return *end;
+    // The rest (MQTT 5 properties) is not needed; read up to 64 KiB of it so the close is clean.
+    unsigned char sink[512];
+    for (std::size_t rest = std::min<std::size_t>(length - 2, 65536); rest > 0;) {
+        const std::size_t n = std::min(rest, sizeof sink);
+        if (read_exact(ssl, fd, sink, n, deadline)) break;
+        rest -= n;
+    }
+    return Answer{Answer::connack, flags_and_code[1]};
+}
+
+// One probe: TCP, TLS as Paho's, then a CONNECT of `mqtt_version` and its answer. A TCP or TLS
+// failure is the diagnosis itself (first); otherwise the MQTT answer (second).
+std::pair<std::optional<Diagnosis>, Answer> probe(const std::string& host, int port, const TlsSetup& tls,
+                                                  int mqtt_version, Clock::time_point deadline) {
+    const auto fail = [](ConnectFailure reason, std::string detail) {
+        return std::make_pair(std::optional<Diagnosis>(Diagnosis{reason, std::move(detail)}), Answer{});
+    };
+    const std::chrono::milliseconds budget = left(deadline);
+    if (budget.count() <= 0) return {std::nullopt, Answer{Answer::silent}};
 
     // TCP.
     const std::string target = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
     std::string tcp_error;
-    const int fd = connect_tcp(host, port, timeout, std::min(timeout, std::chrono::milliseconds(3000)), tcp_error);
-    if (fd < 0) return {ConnectFailure::network_unreachable, "cannot reach " + target + ": " + tcp_error};
+    const int fd = connect_tcp(host, port, budget, std::min(budget, std::chrono::milliseconds(3000)), tcp_error);
+    if (fd < 0) return fail(ConnectFailure::network_unreachable, "cannot reach " + target + ": " + tcp_error);
     BioPtr bio(BIO_new_socket(fd, BIO_CLOSE));
-    if (!bio) return {ConnectFailure::other, fallback_detail};
+    if (!bio) return {std::nullopt, Answer{Answer::silent}};
 
     // TLS, set up as Paho's was.
     SslCtxPtr ctx = probe_context(tls);
-    if (!ctx) return {ConnectFailure::tls_handshake, fallback_detail};
+    if (!ctx) return {std::nullopt, Answer{Answer::silent}};
     SslPtr ssl(SSL_new(ctx.get()));
-    if (!ssl) return {ConnectFailure::other, fallback_detail};
+    if (!ssl) return {std::nullopt, Answer{Answer::silent}};
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
     // The session's trust store (ca_file) carries the CRLs after the CA certificates.
     if (tls.check_crl) X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
@@ -243,58 +313,113 @@ Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsS
     }
     BIO* raw = bio.release();
     SSL_set_bio(ssl.get(), raw, raw);  // the SSL object owns the socket now
+    NoSigpipe no_sigpipe;  // a broker that already closed must not end the process on our write
     ERR_clear_error();
     if (SSL_connect(ssl.get()) != 1) {
         const long result = SSL_get_verify_result(ssl.get());
         if (result != X509_V_OK) {
             ERR_clear_error();
-            return from_verify_result(result);
+            const Diagnosis d = from_verify_result(result);
+            return fail(d.reason, d.detail);
         }
         const std::string reason = openssl_reason("handshake failed");
         if (contains(reason, "no application protocol")) {
             std::string offered;
             for (const std::string& p : tls.alpn) offered += (offered.empty() ? "" : ", ") + p;
-            return {ConnectFailure::tls_handshake,
-                    "TLS handshake failed: the broker accepts none of the ALPN protocols offered (" + offered + ")"};
+            return fail(ConnectFailure::tls_handshake,
+                        "TLS handshake failed: the broker accepts none of the ALPN protocols offered (" + offered + ")");
         }
-        return from_alert(reason);
+        const Diagnosis d = from_alert(reason);
+        return fail(d.reason, d.detail);
+    }
+    // A close without close_notify is a close here, not a TLS error. Without auto-retry a read
+    // returns after a record that carries no data (TLS 1.3 session tickets), so that every wait
+    // is the poll's, bounded by the deadline, not the socket's read timeout.
+    SSL_set_options(ssl.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_clear_mode(ssl.get(), SSL_MODE_AUTO_RETRY);
+
+    // Under TLS 1.3 the broker judges our certificate after the handshake: an alert may be on
+    // its way. Look for it briefly before writing, so it is read before any reset our write
+    // could cause.
+    const Clock::time_point glance = std::min(deadline, Clock::now() + std::chrono::milliseconds(200));
+    if (wait_readable(fd, left(glance))) {
+        unsigned char early = 0;
+        const std::optional<Answer> end = read_exact(ssl.get(), fd, &early, 1, glance);
+        if (!end) return {std::nullopt, Answer{Answer::not_mqtt}};  // the broker spoke first
+        if (end->kind == Answer::alert) {
+            const Diagnosis d = from_alert(end->text);
+            return fail(d.reason, d.detail);
+        }
+        if (end->kind != Answer::silent) return {std::nullopt, *end};
     }
 
-    // MQTT. Under TLS 1.3 the broker judges our certificate after the handshake: its alert is
-    // what the read finds then. Otherwise the CONNACK, or the end of the connection.
     const std::string connect = probe_connect(mqtt_version);
+    if (connect.empty()) return {std::nullopt, Answer{Answer::silent}};
     ERR_clear_error();
-    // A broker that closed already fails the write (no SIGPIPE: Paho ignores it process-wide
-    // from its first client on, and the probe runs only for a session's client); the read says why.
-    SSL_write(ssl.get(), connect.data(), static_cast<int>(connect.size()));
-    unsigned char answer[4] = {};
-    int got = 0;
-    while (got < 4) {
-        const int n = SSL_read(ssl.get(), answer + got, 4 - got);
-        if (n <= 0) break;
-        got += n;
+    if (SSL_write(ssl.get(), connect.data(), static_cast<int>(connect.size())) <= 0) {
+        ERR_clear_error();  // the read below says why: an alert, or the end of the connection
     }
-    if (got == 0) {
-        const int error = SSL_get_error(ssl.get(), 0);
-        const std::string why = openssl_reason("");
-        if (!why.empty() && error == SSL_ERROR_SSL) return from_alert(why);
-        const bool closed = error == SSL_ERROR_ZERO_RETURN || (error == SSL_ERROR_SYSCALL && errno != EAGAIN &&
-                                                               errno != EWOULDBLOCK && errno != EINTR);
-        if (!closed) return {ConnectFailure::other, fallback_detail};  // no answer within the probe's time
+    Answer answer = read_connack(ssl.get(), fd, deadline);
+    if (answer.kind == Answer::alert) {
+        const Diagnosis d = from_alert(answer.text);
+        return fail(d.reason, d.detail);
+    }
+    if (answer.kind == Answer::connack) {
+        if (answer.code == 0) SSL_write(ssl.get(), "\xe0\x00", 2);  // DISCONNECT
+        SSL_shutdown(ssl.get());
+    }
+    return {std::nullopt, answer};
+}
+
+}  // namespace
+
+Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsSetup& tls, int mqtt_version,
+                                   const std::string& paho_message, int paho_code, std::chrono::milliseconds timeout) {
+    if (auto refusal = connack_refusal(paho_code, "the connection")) return *refusal;
+    // The connect used up its time: no probe (it would double a failed connect's duration).
+    if (timeout.count() <= 0) {
+        return {ConnectFailure::timeout, paho_message + " (the connect timeout ran out before the cause was known)"};
+    }
+    const Clock::time_point deadline = Clock::now() + timeout;
+    auto [failure, answer] = probe(host, port, tls, mqtt_version, deadline);
+    if (failure) return *failure;
+
+    const char* const diagnostic = "a diagnostic connection made just after";
+    switch (answer.kind) {
+    case Answer::connack:
+        if (answer.code == 0) return {ConnectFailure::other, paho_message + " (" + diagnostic + " was accepted)"};
+        if (auto refusal = connack_refusal(answer.code, diagnostic)) {
+            // Only a refusal of the protocol version speaks for the session's connection too: a
+            // broker may refuse the probe's own client id, which the session's would pass.
+            if (refusal->reason != ConnectFailure::protocol_not_supported) refusal->reason = ConnectFailure::other;
+            return *refusal;
+        }
+        return {ConnectFailure::other, paho_message};
+    case Answer::reset:
+        return {ConnectFailure::other, "the connection was reset after CONNECT (" + answer.text + ")"};
+    case Answer::closed:
         if (mqtt_version == 5) {
-            return {ConnectFailure::protocol_not_supported,
-                    "the broker closed the connection after CONNECT without a CONNACK: it may not support MQTT 5 "
-                    "(try MQTT 3.1.1)"};
+            // Brokers that know only MQTT 3.1.1 should answer CONNACK 1, but some (RabbitMQ
+            // 3.10's MQTT plugin) close the connection instead. So do ACL checks and proxies
+            // whose backend is down: ask again in MQTT 3.1.1 before blaming the version.
+            auto [failure_311, answer_311] = probe(host, port, tls, 4, deadline);
+            if (!failure_311 && answer_311.kind == Answer::connack) {
+                return {ConnectFailure::protocol_not_supported,
+                        "the broker closed the connection after an MQTT 5 CONNECT without a CONNACK, and answers MQTT "
+                        "3.1.1: it does not support MQTT 5"};
+            }
+            return {ConnectFailure::other,
+                    "the broker closed the connection after CONNECT without a CONNACK (MQTT 3.1.1 likewise; its log may "
+                    "say why)"};
         }
         return {ConnectFailure::other,
                 "the broker closed the connection after CONNECT without a CONNACK (its log may say why)"};
+    case Answer::alert:
+    case Answer::silent:
+    case Answer::not_mqtt:
+        break;
     }
-    // CONNACK: type 0x20, then [flags, code] -- the same two bytes in MQTT 3.1.1 and 5.
-    if (got == 4 && answer[0] == 0x20 && answer[1] >= 2) {
-        if (auto refusal = connack_refusal(answer[3], "a diagnostic connection just made")) return *refusal;
-        if (answer[3] == 0) SSL_write(ssl.get(), "\xe0\x00", 2);  // DISCONNECT; Paho's attempt failed all the same
-    }
-    return {ConnectFailure::other, fallback_detail};
+    return {ConnectFailure::other, paho_message};
 }
 
 }  // namespace securemqtt::detail

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "socket_options.hpp"
 
+#include <algorithm>
+
 #if defined(_WIN32)
 #include <openssl/bio.h>
 #else
@@ -9,9 +11,14 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include <cstring>
+#include <ctime>
 #endif
 
 namespace securemqtt::detail {
@@ -90,6 +97,69 @@ int connect_tcp(const std::string& host, int port, std::chrono::milliseconds tim
     for (const addrinfo* ai = list; ai != nullptr && fd < 0; ai = ai->ai_next) try_address(ai, timeout, io_timeout, fd, error);
     freeaddrinfo(list);
     return fd;
+}
+#endif
+
+#if defined(_WIN32)
+bool wait_readable(int, std::chrono::milliseconds) noexcept { return true; }
+NoSigpipe::NoSigpipe() noexcept = default;
+NoSigpipe::~NoSigpipe() = default;
+#else
+bool wait_readable(int fd, std::chrono::milliseconds wait) noexcept {
+    pollfd p{fd, POLLIN, 0};
+    const auto ms = static_cast<int>(std::max<std::chrono::milliseconds::rep>(0, std::min<std::chrono::milliseconds::rep>(
+                                                                                    wait.count(), 24 * 3600 * 1000)));
+    int rc;
+    do {
+        rc = ::poll(&p, 1, ms);
+    } while (rc < 0 && errno == EINTR);
+    return rc > 0;
+}
+
+static_assert(sizeof(sigset_t) <= 256, "NoSigpipe keeps a sigset_t in 256 bytes");
+
+NoSigpipe::NoSigpipe() noexcept {
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    sigset_t old;
+    if (pthread_sigmask(SIG_BLOCK, &pipe_only, &old) == 0) {
+        std::memcpy(old_mask_, &old, sizeof old);
+        restore_ = true;
+    }
+}
+
+NoSigpipe::~NoSigpipe() {
+    if (!restore_) return;
+    sigset_t old;
+    std::memcpy(&old, old_mask_, sizeof old);
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+#if defined(__APPLE__)
+        // No sigtimedwait: SIGPIPE is pending, so sigwait returns at once.
+        sigset_t pipe_only;
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        int taken = 0;
+        sigwait(&pipe_only, &taken);
+#else
+        sigset_t pipe_only;
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        const timespec none{0, 0};
+        const int saved = errno;
+        while (sigtimedwait(&pipe_only, nullptr, &none) < 0 && errno == EINTR) {
+        }
+        errno = saved;
+#endif
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 #endif
 

@@ -13,6 +13,13 @@ namespace securemqtt::detail {
 /// written to files. Paho's options are built from it (secure_session.cpp) and so is the probe's
 /// SSL_CTX (connect_diagnosis.cpp): the probe repeats exactly the handshake that failed.
 struct TlsSetup {
+    TlsSetup() = default;
+    // Moved only: it points into the session's options, and no copy may outlive the session.
+    TlsSetup(TlsSetup&&) = default;
+    TlsSetup& operator=(TlsSetup&&) = default;
+    TlsSetup(const TlsSetup&) = delete;
+    TlsSetup& operator=(const TlsSetup&) = delete;
+
     std::string ca_file;    ///< CA certificates, then the CRLs; empty with the OS trust store
     std::string ca_path;    ///< a directory of hashed CA certificates, or empty
     bool os_trust_store = false;  ///< no CA given: OpenSSL's default paths

@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """A real RabbitMQ (Debian's rabbitmq-server, 3.10) with its MQTT plugin over mutual TLS on a
 free loopback port: a second broker, which speaks MQTT 3.1.1 but not MQTT 5. Its node name,
-Erlang distribution and epmd ports, database, logs and cookie are all private to a temporary
-directory, so it never meets the machine's own RabbitMQ service (setup does not start one).
-Certificates come from the project's certs/ scripts. scripts/setup installs rabbitmq-server."""
+configuration files, Erlang distribution and epmd ports (on loopback), database, logs and
+cookie are all private to a temporary directory, so it never meets a RabbitMQ service the
+machine may run (Debian's package starts one where systemd runs). Its epmd is started here, in
+the node's process group, not as the daemon Erlang would start (which leaves the group and
+outlives the test). Certificates come from the project's certs/ scripts. scripts/setup installs
+rabbitmq-server."""
 
 import os
 import shutil
@@ -18,6 +21,7 @@ from orphans import claim, reap_orphans
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+EPMD = "/usr/bin/epmd"
 START_GUARD_S = 120  # ends a hung start only (it takes ~12 s here, more under load)
 
 
@@ -49,8 +53,9 @@ class RabbitMq:
     """RabbitMQ's MQTT listener on 127.0.0.1:self.port, mTLS only (peer certificate required)."""
 
     def __init__(self):
-        if not os.path.exists(SERVER):
-            raise RuntimeError("%s is missing: run scripts/setup (Debian: rabbitmq-server)" % SERVER)
+        for path in (SERVER, EPMD):
+            if not os.path.exists(path):
+                raise RuntimeError("%s is missing: run scripts/setup (Debian: rabbitmq-server)" % path)
         reap_orphans("securemqtt-rabbitmq-", _kill_group)
         self.dir = tempfile.mkdtemp(prefix="securemqtt-rabbitmq-")
         claim(self.dir)
@@ -75,24 +80,37 @@ class RabbitMq:
                 "log.file.level = info",
                 "",
             ]))
+        epmd_port = _free_port()
         env = dict(os.environ)
         env.update({
             "HOME": os.path.join(self.dir, "home"),  # the Erlang cookie
             "RABBITMQ_NODENAME": "securemqtt%d@localhost" % self.port,
             "RABBITMQ_DIST_PORT": str(_free_port()),
-            "ERL_EPMD_PORT": str(_free_port()),
+            "ERL_EPMD_PORT": str(epmd_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}",
             "RABBITMQ_CONFIG_FILE": conf,
+            "RABBITMQ_CONF_ENV_FILE": os.path.join(self.dir, "rabbitmq-env.conf"),  # none: not /etc's
+            "RABBITMQ_ADVANCED_CONFIG_FILE": os.path.join(self.dir, "advanced.config"),
             "RABBITMQ_MNESIA_BASE": os.path.join(self.dir, "mnesia"),
             "RABBITMQ_LOG_BASE": os.path.join(self.dir, "log"),
             "RABBITMQ_ENABLED_PLUGINS": "rabbitmq_mqtt",
             "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(self.dir, "enabled_plugins"),
         })
         self.output = open(os.path.join(self.dir, "output.log"), "w")
-        # Its own process group: the script, the Erlang VM and epmd go together.
-        self.proc = subprocess.Popen([SERVER], cwd=self.dir, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self.output, stderr=subprocess.STDOUT, start_new_session=True)
+        # One process group of our own: epmd (foreground), the script and the Erlang VM go together.
+        self.epmd = subprocess.Popen([EPMD, "-port", str(epmd_port), "-address", "127.0.0.1"], cwd=self.dir, env=env,
+                                     stdin=subprocess.DEVNULL, stdout=self.output, stderr=subprocess.STDOUT,
+                                     process_group=0)
         with open(os.path.join(self.dir, "rabbitmq.pgid"), "w") as f:
-            f.write(str(self.proc.pid))
+            f.write(str(self.epmd.pid))
+        self.proc = None
+        try:
+            self.proc = subprocess.Popen([SERVER], cwd=self.dir, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=self.output, stderr=subprocess.STDOUT, process_group=self.epmd.pid)
+        except OSError:
+            self.close()
+            raise
         deadline = time.monotonic() + START_GUARD_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -116,14 +134,16 @@ class RabbitMq:
 
     def close(self):
         try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            _kill_group(self.dir)
-            self.proc.wait(timeout=30)
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # epmd, if it outlived the VM
-        except OSError:
+            if self.proc:
+                self.proc.terminate()  # the script stops the VM
+                self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
             pass
+        _kill_group(self.dir)  # whatever is left of the VM, and epmd
+        for p in filter(None, (self.proc, self.epmd)):
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
         self.output.close()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -6,9 +6,11 @@ import os
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -461,6 +463,119 @@ class Alpn(unittest.TestCase):
         self.assertEqual(out.returncode, 1, out.stderr)
         log.seek(0)
         self.assertNotIn("ALPN protocols advertised", log.read())
+
+
+class DiagnosisProbe(unittest.TestCase):
+    """What a failed connect is told when the TLS handshake works and MQTT does not: the probe's
+    own CONNECT and how the other side answers it. The other side is a small TLS server here
+    (mutual TLS, the broker's certificates) that answers each connection as told, because no
+    real broker fails in these ways on demand; RabbitMQ (test_other_broker.py) is the real one."""
+
+    def serve(self, answer):
+        """`answer(index, level)` says what connection `index` (0: Paho's, then the probe's)
+        gets for its CONNECT of protocol level `level`: 'close' (FIN, no close_notify),
+        'reset', or bytes to send and then close."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(broker.certs, "server.pem"), os.path.join(broker.certs, "server.key"))
+        ctx.load_verify_locations(os.path.join(broker.certs, "ca.pem"))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(0.2)
+        self.levels = []
+        stop = threading.Event()
+
+        def handle(raw, index):
+            try:
+                raw.settimeout(10)
+                with ctx.wrap_socket(raw, server_side=True) as s:
+                    head = s.recv(2)  # CONNECT: type, one length byte (short ids only)
+                    body = b""
+                    while len(head) == 2 and len(body) < head[1]:
+                        chunk = s.recv(head[1] - len(body))
+                        if not chunk:
+                            break
+                        body += chunk
+                    level = body[6] if len(body) > 6 else None
+                    self.levels.append(level)
+                    what = answer(index, level)
+                    if what == "reset":
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    elif what != "close":
+                        for i in range(len(what)):  # byte by byte: the reader must gather them
+                            s.sendall(what[i:i + 1])
+                            time.sleep(0.01)
+                        time.sleep(0.2)
+            except (OSError, ssl.SSLError):
+                pass
+
+        def accept_loop():
+            index = 0
+            while not stop.is_set():
+                try:
+                    raw, _ = listener.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                threading.Thread(target=handle, args=(raw, index), daemon=True).start()
+                index += 1
+
+        thread = threading.Thread(target=accept_loop, daemon=True)
+        thread.start()
+        self.addCleanup(listener.close)
+        self.addCleanup(thread.join, 10)
+        self.addCleanup(stop.set)
+        return listener.getsockname()[1]
+
+    def publish_to(self, port, version):
+        return run([program("secure_publisher"), "-h", "localhost", "-p", str(port), "-t", "devices/device-1/t", "-m",
+                    "x", "-V", version, "--cafile", os.path.join(broker.certs, "ca.pem"), "--cert",
+                    broker.cert("device-1")[0], "--key", broker.cert("device-1")[1]] + broker.key_flags("device-1"))
+
+    def test_closed_after_mqtt_5_but_answering_3_1_1_is_protocol_not_supported(self):
+        connack_ok = bytes([0x20, 0x02, 0x00, 0x00])
+        port = self.serve(lambda index, level: connack_ok if level == 4 else "close")
+        out = self.publish_to(port, "mqttv5")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("the broker closed the connection after an MQTT 5 CONNECT without a CONNACK, and answers MQTT "
+                      "3.1.1: it does not support MQTT 5 [protocol_not_supported]", out.stderr)
+        self.assertEqual(self.levels, [5, 5, 4])  # Paho's, the probe's, the probe's 3.1.1 question
+
+    def test_closed_after_both_versions_is_not_blamed_on_the_version(self):
+        port = self.serve(lambda index, level: "close")
+        out = self.publish_to(port, "mqttv5")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("the broker closed the connection after CONNECT without a CONNACK (MQTT 3.1.1 likewise; its "
+                      "log may say why) [other]", out.stderr)
+        out = self.publish_to(port, "mqttv311")
+        self.assertIn("the broker closed the connection after CONNECT without a CONNACK (its log may say why) [other]",
+                      out.stderr)
+
+    def test_a_reset_is_named_as_such(self):
+        port = self.serve(lambda index, level: "reset")
+        out = self.publish_to(port, "mqttv5")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("the connection was reset after CONNECT (Connection reset by peer) [other]", out.stderr)
+
+    def test_a_refusal_with_long_properties_is_read_whole(self):
+        reason = b"r" * 190  # a reason string: the Remaining Length takes two bytes
+        props = bytes([0x1F]) + len(reason).to_bytes(2, "big") + reason
+        body = bytes([0x00, 0x87, len(props) & 0x7F | 0x80, len(props) >> 7]) + props
+        refusal = bytes([0x20, len(body) & 0x7F | 0x80, len(body) >> 7]) + body
+        port = self.serve(lambda index, level: "close" if index == 0 else refusal)
+        out = self.publish_to(port, "mqttv5")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        # The probe's own refusal may be about its client id, not ours: named, not classified.
+        self.assertIn("the broker refused a diagnostic connection made just after: not_authorized (MQTT 5 reason code "
+                      "135) [other]", out.stderr)
+
+    def test_a_probe_that_gets_in_says_the_failure_did_not_repeat(self):
+        port = self.serve(lambda index, level: "close" if index == 0 else bytes([0x20, 0x03, 0x00, 0x00, 0x00]))
+        out = self.publish_to(port, "mqttv5")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("(a diagnostic connection made just after was accepted) [other]", out.stderr)
 
 
 class OsTrustStore(unittest.TestCase):
