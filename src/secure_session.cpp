@@ -11,6 +11,7 @@
 #include "mqtt_properties.hpp"
 #include "openssl_init.hpp"
 #include "operation_tracker.hpp"
+#include "subscription_registry.hpp"
 #include "tls_protocol_floor.hpp"
 #include "tls_revocation.hpp"
 #include "topic_match.hpp"
@@ -40,19 +41,6 @@
 
 namespace securemqtt {
 namespace {
-
-struct Subscription {
-    Subscription(const std::string& f, int q, SecureSession::Handler h)
-        : filter(f), match(matching_filter(f)), qos(q), handler(std::move(h)) {}
-    std::string filter;  // as sent to the broker
-    std::string match;   // what topics are matched against ($share/GROUP/ removed)
-    int qos = 0;
-    SecureSession::Handler handler;
-    // subscribe_async() before connecting: completed by the SUBACK at the next connection.
-    std::shared_ptr<detail::CompletionState> pending;
-    std::uint64_t id = 0;  // this subscription, not another of the same filter made later
-};
-using SubscriptionList = std::vector<Subscription>;
 
 std::string random_client_id() {
     unsigned char bytes[8];
@@ -90,11 +78,6 @@ struct SecureSession::Impl {
             options.logger(level, message);
         } catch (...) {  // a logger must not break the session
         }
-    }
-
-    std::shared_ptr<const SubscriptionList> subscriptions() const {
-        std::lock_guard<std::mutex> lock(mutex);
-        return subs;
     }
 
     void on_message(const mqtt::const_message_ptr& msg) noexcept;
@@ -183,7 +166,7 @@ struct SecureSession::Impl {
     void connect_client(mqtt::async_client& client, bool strict = false);
 
     mutable std::mutex mutex;
-    std::shared_ptr<const SubscriptionList> subs = std::make_shared<SubscriptionList>();
+    detail::SubscriptionRegistry subscriptions;
     // Publishes whose outcome Paho left unknown: the client that replaces the broken one
     // publishes them (replace_client), or the session's end counts them as failures.
     std::vector<mqtt::const_message_ptr> send_again;
@@ -238,7 +221,6 @@ struct SecureSession::Impl {
     bool connect_pending = false;
 
     detail::OperationTracker operations;  // outcomes not known yet
-    std::uint64_t next_subscription = 1;  // under `mutex`
     // How an operation Paho failed with `code` ended: cut short by a loss (a clean session's
     // unanswered operations are discarded: MQTTASYNC_OPERATION_INCOMPLETE), or by the session's end.
     OutcomeStatus loss_status(int code) noexcept {
@@ -251,35 +233,13 @@ struct SecureSession::Impl {
     // would only be refused again (and fail connect()). Only that subscription (`id`): one of
     // the same filter made meanwhile stands.
     void drop_refused(const std::string& filter, std::uint64_t id, const std::string& why) noexcept {
-        bool dropped = false;
-        try {
-            std::lock_guard<std::mutex> lock(mutex);
-            auto next = std::make_shared<SubscriptionList>();
-            for (const Subscription& sub : *subs) {
-                if (sub.filter == filter && (id == 0 || sub.id == id)) {
-                    dropped = true;
-                } else {
-                    next->push_back(sub);
-                }
-            }
-            if (dropped) subs = std::move(next);
-        } catch (const std::exception&) {  // out of memory: it stays, refused again later
+        if (subscriptions.drop(filter, id)) {
+            log(LogLevel::error, "subscribe '" + filter + "' " + why + "; the subscription is dropped");
         }
-        if (dropped) log(LogLevel::error, "subscribe '" + filter + "' " + why + "; the subscription is dropped");
-    }
-    // Completes, as superseded, what an entry replaced or removed before its SUBACK still waited
-    // for (call outside `mutex`).
-    static void supersede(std::vector<std::shared_ptr<detail::CompletionState>>& pending, const char* why) noexcept {
-        for (auto& state : pending) state->complete(Outcome{OutcomeStatus::failed, ReasonCode::success, why});
     }
     void close_outcomes() noexcept {
         const Outcome closed{OutcomeStatus::session_closed, ReasonCode::success, "the session ended first"};
-        try {
-            for (const Subscription& sub : *subscriptions()) {
-                if (sub.pending) sub.pending->complete(closed);  // finished ones ignore a second outcome
-            }
-        } catch (const std::bad_alloc&) {
-        }
+        subscriptions.close_pending(closed);
         operations.complete_all(closed);
     }
     // Subscribes and unsubscribes: the outcome from the SUBACK's or UNSUBACK's reason codes.
@@ -358,9 +318,9 @@ void SecureSession::Impl::on_message(const mqtt::const_message_ptr& msg) noexcep
     if (v.utf8) properties.payload_format = PayloadFormat::utf8;
     m.properties = std::move(properties);
     verified.fetch_add(1, std::memory_order_relaxed);
-    const auto list = subscriptions();
+    const auto list = subscriptions.snapshot();
     bool routed = false;
-    for (const Subscription& s : *list) {
+    for (const detail::Subscription& s : *list) {
         if (!detail::valid_filter_matches(s.match, topic)) continue;  // checked in subscribe()
         if (routed && options.delivery == Delivery::once) break;
         routed = true;
@@ -574,8 +534,8 @@ mqtt::token_ptr SecureSession::Impl::send_subscribe(mqtt::async_client& client, 
 std::vector<std::pair<std::string, mqtt::token_ptr>> SecureSession::Impl::restore_subscriptions(
     mqtt::async_client& client) noexcept {
     std::vector<std::pair<std::string, mqtt::token_ptr>> acks;
-    const auto list = subscriptions();
-    for (const Subscription& s : *list) {
+    const auto list = subscriptions.snapshot();
+    for (const detail::Subscription& s : *list) {
         // A subscribe_async() made while disconnected learns its outcome from this SUBACK.
         const auto pending = s.pending && !s.pending->finished() ? s.pending : nullptr;
         try {
@@ -1403,31 +1363,7 @@ Completion SecureSession::subscribe_async(const std::string& filter, IntCompatib
     if (qos < 0 || qos > 2) throw ConfigError("subscribe: QoS must be 0, 1 or 2");
     if (!handler) throw ConfigError("subscribe: no handler for '" + filter + "'");
     auto [completion, state] = detail::CompletionAccess::make();
-    std::uint64_t id = 0;
-    std::vector<std::shared_ptr<detail::CompletionState>> superseded;
-    {
-        std::lock_guard<std::mutex> lock(s.mutex);
-        auto next = std::make_shared<SubscriptionList>(*s.subs);
-        id = s.next_subscription++;
-        bool replaced = false;
-        for (Subscription& sub : *next) {
-            if (sub.filter == filter) {
-                if (sub.pending) superseded.push_back(sub.pending);
-                sub = Subscription(filter, qos, std::move(handler));
-                replaced = true;
-                break;
-            }
-        }
-        if (!replaced) next->emplace_back(filter, qos, std::move(handler));
-        for (Subscription& sub : *next) {
-            if (sub.filter == filter) {
-                sub.pending = state;
-                sub.id = id;
-            }
-        }
-        s.subs = std::move(next);
-    }
-    Impl::supersede(superseded, "replaced by a later subscribe of the same filter before the broker answered");
+    const std::uint64_t id = s.subscriptions.add(filter, qos, std::move(handler), state);
     const auto client = s.current();
     if (!client->is_connected()) return completion;  // the SUBACK at the next connection completes it
     try {
@@ -1454,20 +1390,7 @@ void SecureSession::subscribe(const std::string& filter, IntCompatible<QoS> qos,
 
 Completion SecureSession::unsubscribe_async(const std::string& filter) {
     Impl& s = *impl_;
-    std::vector<std::shared_ptr<detail::CompletionState>> superseded;
-    {
-        std::lock_guard<std::mutex> lock(s.mutex);
-        auto next = std::make_shared<SubscriptionList>();
-        for (const Subscription& sub : *s.subs) {
-            if (sub.filter != filter) {
-                next->push_back(sub);
-            } else if (sub.pending) {
-                superseded.push_back(sub.pending);
-            }
-        }
-        s.subs = std::move(next);
-    }
-    Impl::supersede(superseded, "unsubscribed before the broker answered the subscribe");
+    s.subscriptions.remove(filter);
     const auto client = s.current();
     if (!client->is_connected()) return Completion();  // nothing at the broker to remove now
     auto [completion, state] = detail::CompletionAccess::make();
