@@ -20,23 +20,26 @@ TEST_CASE("with the connect timeout used up, the diagnosis makes no probe and na
 }
 
 TEST_CASE("CONNACK refusals are named without any network I/O, whatever time is left", "[diagnosis]") {
-    const auto diagnose = [](int code, int version) {
-        return detail::diagnose_connect_failure("192.0.2.1", 8883, detail::TlsSetup{}, version, "refused", code,
-                                                std::chrono::milliseconds(0));
+    struct Case {
+        int code;
+        int version;
+        ConnectFailure reason;
+        const char* detail;
     };
-    detail::Diagnosis d = diagnose(5, 4);
-    CHECK(d.reason == ConnectFailure::not_authorized);
-    CHECK(d.detail == "the broker refused the connection: not authorised (CONNACK 5)");
-    d = diagnose(4, 4);
-    CHECK(d.reason == ConnectFailure::not_authorized);
-    CHECK(d.detail == "the broker refused the connection: bad user name or password (CONNACK 4)");
-    d = diagnose(1, 4);
-    CHECK(d.reason == ConnectFailure::protocol_not_supported);
-    CHECK(d.detail == "the broker refused the connection: unacceptable protocol version (CONNACK 1)");
-    d = diagnose(0x84, 5);
-    CHECK(d.reason == ConnectFailure::protocol_not_supported);
-    CHECK(d.detail == "the broker refused the connection: unsupported_protocol_version (MQTT 5 reason code 132)");
-    d = diagnose(0x87, 5);
-    CHECK(d.reason == ConnectFailure::not_authorized);
-    CHECK(d.detail == "the broker refused the connection: not_authorized (MQTT 5 reason code 135)");
+    const Case cases[] = {
+        {5, 4, ConnectFailure::not_authorized, "not authorised (CONNACK 5)"},
+        {4, 4, ConnectFailure::not_authorized, "bad user name or password (CONNACK 4)"},
+        {2, 4, ConnectFailure::other, "client identifier rejected (CONNACK 2)"},
+        {1, 4, ConnectFailure::protocol_not_supported, "unacceptable protocol version (CONNACK 1)"},
+        {0x84, 5, ConnectFailure::protocol_not_supported, "unsupported_protocol_version (MQTT 5 reason code 132)"},
+        {0x87, 5, ConnectFailure::not_authorized, "not_authorized (MQTT 5 reason code 135)"},
+        {0x8A, 5, ConnectFailure::not_authorized, "banned (MQTT 5 reason code 138)"},
+    };
+    for (const Case& c : cases) {
+        INFO("code " << c.code);
+        const detail::Diagnosis d = detail::diagnose_connect_failure("192.0.2.1", 8883, detail::TlsSetup{}, c.version,
+                                                                     "refused", c.code, std::chrono::milliseconds(0));
+        CHECK(d.reason == c.reason);
+        CHECK(d.detail == std::string("the broker refused the connection: ") + c.detail);
+    }
 }
