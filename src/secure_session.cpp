@@ -1123,8 +1123,7 @@ void SecureSession::Impl::connect_client(mqtt::async_client& client, bool strict
             }
         }
         if (why.empty()) continue;
-        drop_refused(filter, 0, "refused by the broker: " + why);
-        log(LogLevel::error, "subscribe '" + filter + "' refused by the broker: " + why);
+        // The request listener has dropped it already, by its id (one made since stands), and said so.
         if (refused.empty()) refused = "subscribe '" + filter + "' refused by the broker: " + why;
     }
     if (strict && !refused.empty()) {

@@ -28,6 +28,9 @@ TEST_CASE("settings take the enums and compare with them", "[mqtt_types]") {
     CHECK(publish.qos != QoS::at_most_once);
     CHECK(publish.qos.level() == 2);
     CHECK(to_string(publish.qos) == "exactly_once");
+    PublishOptions other;
+    CHECK(other.qos < publish.qos);
+    CHECK(other.qos != publish.qos);
     SessionOptions session;
     CHECK(session.mqtt_version == MqttVersion::v3_1_1);
     session.mqtt_version = MqttVersion::v5;
@@ -44,6 +47,9 @@ TEST_CASE("settings take the enums and compare with them", "[mqtt_types]") {
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#elif defined(_MSC_VER)
+#pragma warning(push)
+#pragma warning(disable : 4996)
 #endif
 TEST_CASE("the int forms still compile and mean the same", "[mqtt_types]") {
     PublishOptions publish;
@@ -57,6 +63,13 @@ TEST_CASE("the int forms still compile and mean the same", "[mqtt_types]") {
     CHECK(session.mqtt_version == MqttVersion::v5);
     const PublishOptions aggregate{0, true, {}};
     CHECK(aggregate.qos == QoS::at_most_once);
+    CHECK(IntCompatible<QoS>{} == QoS::at_most_once);  // `{}` meant the int 0
+    CHECK(publish.qos > 1);
+    // On the numbers as given: an int outside the enum's range equals no enum value, even one
+    // its low byte would name.
+    const IntCompatible<QoS> odd = 256;
+    CHECK(odd != QoS::at_most_once);
+    CHECK(odd.level() == 256);
     // Out of range, as an int could always be: kept as given, refused where used.
     session.mqtt_version = 3;
     CHECK(session.mqtt_version.level() == 3);
@@ -66,4 +79,6 @@ TEST_CASE("the int forms still compile and mean the same", "[mqtt_types]") {
 }
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
+#elif defined(_MSC_VER)
+#pragma warning(pop)
 #endif

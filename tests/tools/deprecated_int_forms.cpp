@@ -15,6 +15,13 @@ void old_code(SecureSession& session, const Message& message) {
     session.subscribe("a/#", 2, [](const Message&) {});           // WARNS
     const int qos = message.qos;                                  // WARNS
     if (message.qos == 1) publish.retain = true;                  // WARNS
+    if (1 < message.qos) publish.retain = true;                   // WARNS
+    session.subscribe("c/#", {}, [](const Message&) {});          // WARNS
+    (void)session.subscribe_async("d/#", 1, [](const Message&) {});  // WARNS
+    LastWill will;
+    will.qos = 2;                                                 // WARNS
+    RequesterOptions requester;
+    requester.qos = 0;                                            // WARNS
     (void)qos;
 }
 
@@ -27,5 +34,15 @@ void new_code(SecureSession& session, const Message& message) {
     session.subscribe("a/#", QoS::exactly_once, [](const Message&) {});
     const int qos = message.qos.level();
     if (message.qos == QoS::at_least_once) publish.retain = true;
+    if (message.qos < publish.qos) publish.retain = true;
+    switch (QoS(message.qos)) {
+    case QoS::at_most_once: break;
+    default: break;
+    }
+    (void)session.subscribe_async("d/#", QoS::at_least_once, [](const Message&) {});
+    LastWill will;
+    will.qos = QoS::exactly_once;
+    RequesterOptions requester;
+    requester.qos = QoS::at_most_once;
     (void)qos;
 }
