@@ -217,13 +217,15 @@ struct Answer {
     Kind kind;
     int code;          ///< connack: the return code / reason code
     std::string text;  ///< reset: the system's words; alert: OpenSSL's
+    bool before_connect = false;  ///< it happened before the probe sent CONNECT
 };
 
-// Reads exactly `n` bytes before `deadline`; otherwise says how the connection ended.
+// Reads exactly `n` bytes before `deadline` from the non-blocking socket; otherwise says how the
+// connection ended, or that the time ran out (silent).
 std::optional<Answer> read_exact(SSL* ssl, int fd, unsigned char* out, std::size_t n, Clock::time_point deadline) {
     std::size_t got = 0;
     while (got < n) {
-        if (SSL_pending(ssl) == 0 && !wait_readable(fd, left(deadline))) return Answer{Answer::silent};
+        if (left(deadline).count() <= 0) return Answer{Answer::silent};  // also against a trickle that never ends
         ERR_clear_error();
         errno = 0;
         const int r = SSL_read(ssl, out + got, static_cast<int>(n - got));
@@ -233,15 +235,37 @@ std::optional<Answer> read_exact(SSL* ssl, int fd, unsigned char* out, std::size
             continue;
         }
         const int error = SSL_get_error(ssl, r);
-        if (error == SSL_ERROR_WANT_READ) continue;  // a record that was no data (a TLS 1.3 ticket)
+        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+            if (!wait_socket(fd, error == SSL_ERROR_WANT_WRITE, left(deadline))) return Answer{Answer::silent};
+            continue;
+        }
         if (error == SSL_ERROR_ZERO_RETURN) return Answer{Answer::closed};  // close_notify, or EOF (IGNORE_UNEXPECTED_EOF)
         if (error == SSL_ERROR_SSL) return Answer{Answer::alert, -1, openssl_reason("TLS error")};
-        if (error == SSL_ERROR_SYSCALL && saved_errno != 0 && saved_errno != EAGAIN && saved_errno != EWOULDBLOCK) {
-            return Answer{Answer::reset, -1, std::strerror(saved_errno)};
-        }
-        return Answer{Answer::silent};  // the socket's read timeout
+        if (error == SSL_ERROR_SYSCALL && saved_errno != 0) return Answer{Answer::reset, -1, std::strerror(saved_errno)};
+        return Answer{Answer::closed};
     }
     return std::nullopt;
+}
+
+// Writes all of `data` before `deadline`; false when it could not (the read that follows says why).
+bool write_all(SSL* ssl, int fd, const std::string& data, Clock::time_point deadline) {
+    std::size_t sent = 0;
+    while (sent < data.size()) {
+        if (left(deadline).count() <= 0) return false;
+        ERR_clear_error();
+        const int r = SSL_write(ssl, data.data() + sent, static_cast<int>(data.size() - sent));
+        if (r > 0) {
+            sent += static_cast<std::size_t>(r);
+            continue;
+        }
+        const int error = SSL_get_error(ssl, r);
+        if ((error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) ||
+            !wait_socket(fd, error == SSL_ERROR_WANT_WRITE, left(deadline))) {
+            ERR_clear_error();
+            return false;
+        }
+    }
+    return true;
 }
 
 // Reads the broker's answer to CONNECT: a CONNACK's return/reason code, or how it ended.
@@ -314,8 +338,21 @@ std::pair<std::optional<Diagnosis>, Answer> probe(const std::string& host, int p
     BIO* raw = bio.release();
     SSL_set_bio(ssl.get(), raw, raw);  // the SSL object owns the socket now
     NoSigpipe no_sigpipe;  // a broker that already closed must not end the process on our write
-    ERR_clear_error();
-    if (SSL_connect(ssl.get()) != 1) {
+    // Non-blocking from here: every wait is a poll bounded by the deadline, however slowly the
+    // other side sends (the socket's own timeouts would restart with every byte).
+    set_nonblocking(fd);
+    int handshake = 0;
+    for (;;) {
+        ERR_clear_error();
+        handshake = SSL_connect(ssl.get());
+        if (handshake == 1) break;
+        const int error = SSL_get_error(ssl.get(), handshake);
+        if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) break;
+        if (!wait_socket(fd, error == SSL_ERROR_WANT_WRITE, left(deadline))) {
+            return fail(ConnectFailure::timeout, "the TLS handshake with " + target + " did not finish within the connect timeout");
+        }
+    }
+    if (handshake != 1) {
         const long result = SSL_get_verify_result(ssl.get());
         if (result != X509_V_OK) {
             ERR_clear_error();
@@ -332,41 +369,38 @@ std::pair<std::optional<Diagnosis>, Answer> probe(const std::string& host, int p
         const Diagnosis d = from_alert(reason);
         return fail(d.reason, d.detail);
     }
-    // A close without close_notify is a close here, not a TLS error. Without auto-retry a read
-    // returns after a record that carries no data (TLS 1.3 session tickets), so that every wait
-    // is the poll's, bounded by the deadline, not the socket's read timeout.
+    // A close without close_notify is a close here, not a TLS error.
     SSL_set_options(ssl.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
-    SSL_clear_mode(ssl.get(), SSL_MODE_AUTO_RETRY);
 
     // Under TLS 1.3 the broker judges our certificate after the handshake: an alert may be on
     // its way. Look for it briefly before writing, so it is read before any reset our write
-    // could cause.
-    const Clock::time_point glance = std::min(deadline, Clock::now() + std::chrono::milliseconds(200));
-    if (wait_readable(fd, left(glance))) {
+    // could cause. (Under TLS 1.2 the handshake itself carried the verdict.)
+    if (SSL_version(ssl.get()) == TLS1_3_VERSION) {
+        const Clock::time_point glance = std::min(deadline, Clock::now() + std::chrono::milliseconds(200));
         unsigned char early = 0;
-        const std::optional<Answer> end = read_exact(ssl.get(), fd, &early, 1, glance);
+        std::optional<Answer> end = read_exact(ssl.get(), fd, &early, 1, glance);
         if (!end) return {std::nullopt, Answer{Answer::not_mqtt}};  // the broker spoke first
         if (end->kind == Answer::alert) {
             const Diagnosis d = from_alert(end->text);
             return fail(d.reason, d.detail);
         }
-        if (end->kind != Answer::silent) return {std::nullopt, *end};
+        if (end->kind != Answer::silent) {
+            end->before_connect = true;
+            return {std::nullopt, *end};
+        }
     }
 
     const std::string connect = probe_connect(mqtt_version);
     if (connect.empty()) return {std::nullopt, Answer{Answer::silent}};
-    ERR_clear_error();
-    if (SSL_write(ssl.get(), connect.data(), static_cast<int>(connect.size())) <= 0) {
-        ERR_clear_error();  // the read below says why: an alert, or the end of the connection
-    }
+    write_all(ssl.get(), fd, connect, deadline);  // a failure shows in the read: an alert, or the end
     Answer answer = read_connack(ssl.get(), fd, deadline);
     if (answer.kind == Answer::alert) {
         const Diagnosis d = from_alert(answer.text);
         return fail(d.reason, d.detail);
     }
     if (answer.kind == Answer::connack) {
-        if (answer.code == 0) SSL_write(ssl.get(), "\xe0\x00", 2);  // DISCONNECT
-        SSL_shutdown(ssl.get());
+        if (answer.code == 0) write_all(ssl.get(), fd, std::string("\xe0\x00", 2), deadline);  // DISCONNECT
+        SSL_shutdown(ssl.get());  // one attempt: the socket is non-blocking
     }
     return {std::nullopt, answer};
 }
@@ -396,21 +430,34 @@ Diagnosis diagnose_connect_failure(const std::string& host, int port, const TlsS
         }
         return {ConnectFailure::other, paho_message};
     case Answer::reset:
-        return {ConnectFailure::other, "the connection was reset after CONNECT (" + answer.text + ")"};
+        return {ConnectFailure::other, std::string("the connection was reset ") +
+                                           (answer.before_connect ? "right after the TLS handshake, before CONNECT ("
+                                                                  : "after CONNECT (") +
+                                           answer.text + ")"};
     case Answer::closed:
+        if (answer.before_connect) {
+            return {ConnectFailure::other,
+                    "the broker closed the connection right after the TLS handshake, before CONNECT (its log may say why)"};
+        }
         if (mqtt_version == 5) {
             // Brokers that know only MQTT 3.1.1 should answer CONNACK 1, but some (RabbitMQ
             // 3.10's MQTT plugin) close the connection instead. So do ACL checks and proxies
             // whose backend is down: ask again in MQTT 3.1.1 before blaming the version.
+            const std::string closed = "the broker closed the connection after an MQTT 5 CONNECT without a CONNACK";
             auto [failure_311, answer_311] = probe(host, port, tls, 4, deadline);
-            if (!failure_311 && answer_311.kind == Answer::connack) {
-                return {ConnectFailure::protocol_not_supported,
-                        "the broker closed the connection after an MQTT 5 CONNECT without a CONNACK, and answers MQTT "
-                        "3.1.1: it does not support MQTT 5"};
+            if (!failure_311 && answer_311.kind == Answer::connack && !answer_311.before_connect) {
+                if (answer_311.code == 0) {
+                    return {ConnectFailure::protocol_not_supported,
+                            closed + ", and accepts MQTT 3.1.1: it does not support MQTT 5"};
+                }
+                if (auto refusal = connack_refusal(answer_311.code, "an MQTT 3.1.1 one")) {
+                    return {ConnectFailure::other, closed + "; " + refusal->detail};
+                }
             }
-            return {ConnectFailure::other,
-                    "the broker closed the connection after CONNECT without a CONNACK (MQTT 3.1.1 likewise; its log may "
-                    "say why)"};
+            if (!failure_311 && answer_311.kind == Answer::closed && !answer_311.before_connect) {
+                return {ConnectFailure::other, closed + " (MQTT 3.1.1 likewise; its log may say why)"};
+            }
+            return {ConnectFailure::other, closed + " (its log may say why)"};
         }
         return {ConnectFailure::other,
                 "the broker closed the connection after CONNECT without a CONNACK (its log may say why)"};

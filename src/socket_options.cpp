@@ -49,6 +49,10 @@ bool try_address(const addrinfo* ai, std::chrono::milliseconds timeout, std::chr
         error = std::strerror(errno);
         return false;
     }
+#if defined(__APPLE__)
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);  // no MSG_NOSIGNAL there
+#endif
     const int flags = fcntl(fd, F_GETFL, 0);
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
@@ -101,12 +105,18 @@ int connect_tcp(const std::string& host, int port, std::chrono::milliseconds tim
 #endif
 
 #if defined(_WIN32)
-bool wait_readable(int, std::chrono::milliseconds) noexcept { return true; }
+bool set_nonblocking(int) noexcept { return false; }
+bool wait_socket(int, bool, std::chrono::milliseconds) noexcept { return true; }
 NoSigpipe::NoSigpipe() noexcept = default;
 NoSigpipe::~NoSigpipe() = default;
 #else
-bool wait_readable(int fd, std::chrono::milliseconds wait) noexcept {
-    pollfd p{fd, POLLIN, 0};
+bool set_nonblocking(int fd) noexcept {
+    const int flags = fcntl(fd, F_GETFL, 0);
+    return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+bool wait_socket(int fd, bool for_write, std::chrono::milliseconds wait) noexcept {
+    pollfd p{fd, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
     const auto ms = static_cast<int>(std::max<std::chrono::milliseconds::rep>(0, std::min<std::chrono::milliseconds::rep>(
                                                                                     wait.count(), 24 * 3600 * 1000)));
     int rc;
@@ -116,6 +126,10 @@ bool wait_readable(int fd, std::chrono::milliseconds wait) noexcept {
     return rc > 0;
 }
 
+#if defined(__APPLE__)
+NoSigpipe::NoSigpipe() noexcept = default;  // SO_NOSIGPIPE on the socket instead
+NoSigpipe::~NoSigpipe() = default;
+#else
 static_assert(sizeof(sigset_t) <= 256, "NoSigpipe keeps a sigset_t in 256 bytes");
 
 NoSigpipe::NoSigpipe() noexcept {
@@ -141,14 +155,6 @@ NoSigpipe::~NoSigpipe() {
     sigemptyset(&pending);
     sigpending(&pending);
     if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
-#if defined(__APPLE__)
-        // No sigtimedwait: SIGPIPE is pending, so sigwait returns at once.
-        sigset_t pipe_only;
-        sigemptyset(&pipe_only);
-        sigaddset(&pipe_only, SIGPIPE);
-        int taken = 0;
-        sigwait(&pipe_only, &taken);
-#else
         sigset_t pipe_only;
         sigemptyset(&pipe_only);
         sigaddset(&pipe_only, SIGPIPE);
@@ -157,10 +163,10 @@ NoSigpipe::~NoSigpipe() {
         while (sigtimedwait(&pipe_only, nullptr, &none) < 0 && errno == EINTR) {
         }
         errno = saved;
-#endif
     }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
+#endif
 #endif
 
 }  // namespace securemqtt::detail

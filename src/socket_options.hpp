@@ -13,14 +13,19 @@ namespace securemqtt::detail {
 int connect_tcp(const std::string& host, int port, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds io_timeout, std::string& error) noexcept;
 
-/// Waits until `fd` has something to read (data, or the end of the connection) for at most
-/// `wait`; false when nothing came. Where this cannot wait (Windows), true at once: the socket's
-/// own read timeout bounds the read that follows.
-bool wait_readable(int fd, std::chrono::milliseconds wait) noexcept;
+/// Makes `fd` non-blocking, so that every wait on it is wait_socket()'s; false where it cannot
+/// (Windows, whose probe socket stays blocking: issue of the Windows port).
+bool set_nonblocking(int fd) noexcept;
+
+/// Waits until `fd` can be read (data, or the end of the connection), or written with
+/// `for_write`, for at most `wait`; false when the time ran out. Where this cannot wait
+/// (Windows), true at once.
+bool wait_socket(int fd, bool for_write, std::chrono::milliseconds wait) noexcept;
 
 /// While it lives, a write to a connection the peer has reset does not raise SIGPIPE in this
 /// thread (the signal is blocked, and one it caused is taken back), whatever the process's
-/// SIGPIPE disposition. No-op where writes raise no SIGPIPE (Windows).
+/// SIGPIPE disposition. No-op where writes raise no SIGPIPE (Windows) or the socket is told not
+/// to (macOS: SO_NOSIGPIPE, set by connect_tcp).
 class NoSigpipe {
 public:
     NoSigpipe() noexcept;

@@ -50,7 +50,7 @@ enum class ConnectFailure : std::uint8_t {
     other,
     /// The broker does not speak the MQTT version asked for: CONNACK "unacceptable protocol
     /// version", or (asked for MQTT 5) it closed the connection after an MQTT 5 CONNECT without
-    /// a CONNACK and answered an MQTT 3.1.1 one (as RabbitMQ 3.10 does). MQTT 3.1.1 works there.
+    /// a CONNACK and accepted an MQTT 3.1.1 one (as RabbitMQ 3.10 does). MQTT 3.1.1 works there.
     protocol_not_supported,
 };
 

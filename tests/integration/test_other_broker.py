@@ -36,7 +36,7 @@ class WithoutMqtt5(unittest.TestCase):
         self.assertEqual(out.returncode, 1, out.stderr)
         lines = out.stderr.strip().splitlines()
         self.assertEqual(len(lines), 1, out.stderr)
-        self.assertIn("the broker closed the connection after an MQTT 5 CONNECT without a CONNACK, and answers MQTT "
+        self.assertIn("the broker closed the connection after an MQTT 5 CONNECT without a CONNACK, and accepts MQTT "
                       "3.1.1: it does not support MQTT 5 [protocol_not_supported]", lines[0])
 
     def test_mqtt_3_1_1_messages_are_signed_and_verified_there(self):

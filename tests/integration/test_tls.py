@@ -539,7 +539,7 @@ class DiagnosisProbe(unittest.TestCase):
         port = self.serve(lambda index, level: connack_ok if level == 4 else "close")
         out = self.publish_to(port, "mqttv5")
         self.assertEqual(out.returncode, 1, out.stderr)
-        self.assertIn("the broker closed the connection after an MQTT 5 CONNECT without a CONNACK, and answers MQTT "
+        self.assertIn("the broker closed the connection after an MQTT 5 CONNECT without a CONNACK, and accepts MQTT "
                       "3.1.1: it does not support MQTT 5 [protocol_not_supported]", out.stderr)
         self.assertEqual(self.levels, [5, 5, 4])  # Paho's, the probe's, the probe's 3.1.1 question
 
@@ -547,11 +547,19 @@ class DiagnosisProbe(unittest.TestCase):
         port = self.serve(lambda index, level: "close")
         out = self.publish_to(port, "mqttv5")
         self.assertEqual(out.returncode, 1, out.stderr)
-        self.assertIn("the broker closed the connection after CONNECT without a CONNACK (MQTT 3.1.1 likewise; its "
-                      "log may say why) [other]", out.stderr)
+        self.assertIn("the broker closed the connection after an MQTT 5 CONNECT without a CONNACK (MQTT 3.1.1 "
+                      "likewise; its log may say why) [other]", out.stderr)
         out = self.publish_to(port, "mqttv311")
         self.assertIn("the broker closed the connection after CONNECT without a CONNACK (its log may say why) [other]",
                       out.stderr)
+
+    def test_a_3_1_1_refusal_is_not_taken_for_support(self):
+        refused = bytes([0x20, 0x02, 0x00, 0x05])
+        port = self.serve(lambda index, level: refused if level == 4 else "close")
+        out = self.publish_to(port, "mqttv5")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("the broker closed the connection after an MQTT 5 CONNECT without a CONNACK; the broker refused "
+                      "an MQTT 3.1.1 one: not authorised (CONNACK 5) [other]", out.stderr)
 
     def test_a_reset_is_named_as_such(self):
         port = self.serve(lambda index, level: "reset")
