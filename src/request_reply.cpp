@@ -15,6 +15,7 @@
 namespace securemqtt {
 
 struct Requester::State {
+    explicit State(std::vector<std::string> keys) : responder_keys(std::move(keys)) {}
     std::mutex mutex;
     std::condition_variable cv;
     std::map<std::string, std::optional<Reply>> waiting;  // correlation id -> its reply, once come
@@ -80,9 +81,8 @@ std::string random_hex(std::size_t bytes) {
 }  // namespace
 
 Requester::Requester(SecureSession& session, RequesterOptions options)
-    : session_(session), options_(std::move(options)), state_(std::make_shared<State>()) {
+    : session_(session), options_(std::move(options)), state_(std::make_shared<State>(options_.responder_keys)) {
     if (options_.reply_prefix.empty()) throw ConfigError("requester: reply_prefix is empty");
-    state_->responder_keys = options_.responder_keys;
     state_->reply_topic = options_.reply_prefix + "/" + random_hex(16);
     if (!is_valid_topic_name(state_->reply_topic)) {
         throw ConfigError("requester: reply_prefix '" + options_.reply_prefix + "' does not make a topic name");
