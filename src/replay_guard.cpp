@@ -81,7 +81,8 @@ struct ReplayGuard::Impl {
     // otherwise costs more than the rest of admit() together.
     std::uint64_t& word(Stream& s, std::uint64_t counter) const noexcept {
         const std::uint64_t block = counter / 64;
-        return s.bits[words_pow2 ? (block & (words - 1)) : (block % words)];
+        // Below words (at most 1024), so exact on 32-bit size_t too.
+        return s.bits[static_cast<std::size_t>(words_pow2 ? (block & (words - 1)) : (block % words))];
     }
     bool test(Stream& s, std::uint64_t counter) const noexcept { return (word(s, counter) >> (counter % 64)) & 1u; }
     void set(Stream& s, std::uint64_t counter) const noexcept { word(s, counter) |= std::uint64_t{1} << (counter % 64); }

@@ -46,7 +46,7 @@ TEST_CASE("counters behind the window are rejected as replayed", "[replay]") {
 
 TEST_CASE("the window slides correctly across word and ring boundaries", "[replay]") {
     // 128 and 1024 take the power-of-two path, 192 and 320 the general one.
-    const std::uint64_t window = GENERATE(as<std::uint64_t>{}, 128, 192, 320, 1024);
+    const std::size_t window = GENERATE(as<std::size_t>{}, 128, 192, 320, 1024);
     ReplayGuardOptions o;
     o.window_size = window;
     ReplayGuard g(o);
@@ -233,12 +233,12 @@ TEST_CASE("out-of-range options are refused", "[replay]") {
 
 TEST_CASE("concurrent admits accept each counter exactly once", "[replay][threads]") {
     ReplayGuard g;
-    constexpr std::uint64_t counters = 20000;
+    constexpr std::size_t counters = 20000;
     std::vector<std::atomic<int>> hits(counters + 1);
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&] {
-            for (std::uint64_t c = 1; c <= counters; ++c) {
+            for (std::size_t c = 1; c <= counters; ++c) {
                 if (admitted(g, at(c, 1 + c % 3))) hits[c].fetch_add(1);
             }
         });
@@ -247,7 +247,7 @@ TEST_CASE("concurrent admits accept each counter exactly once", "[replay][thread
     // Each thread offers counters in increasing order, so the first offer of any counter finds
     // its stream below it: every counter is admitted by exactly one thread.
     std::uint64_t wrong = 0;
-    for (std::uint64_t c = 1; c <= counters; ++c) wrong += hits[c].load() == 1 ? 0u : 1u;
+    for (std::size_t c = 1; c <= counters; ++c) wrong += hits[c].load() == 1 ? 0u : 1u;
     CHECK(wrong == 0);
 }
 
