@@ -136,6 +136,34 @@ TEST_CASE("clock skew: accepted inside the windows, rejected outside", "[verifie
     CHECK(check(-300001).reason() == RejectReason::too_old);
 }
 
+TEST_CASE("clocks past 2^31 and 2^32 seconds are judged exactly (no 32-bit time_t inside)", "[verifier]") {
+    // 2038-01-19T03:14:08Z, where a signed 32-bit time_t ends, and 2106-02-07T06:28:16Z, where an
+    // unsigned one does. Timestamps are u64 milliseconds end to end, also on 32-bit targets.
+    for (const std::int64_t epoch_ms : {(std::int64_t{1} << 31) * 1000, (std::int64_t{1} << 32) * 1000}) {
+        INFO("now " << epoch_ms << " ms");
+        Clocked sender_clock;
+        Clocked receiver_clock;
+        sender_clock.now = epoch_ms;
+        receiver_clock.now = epoch_ms;
+        auto keyring = keyring_with({"k1"}, "k1");
+        Signer signer(keyring, SignerOptions{sender_clock.clock(), std::nullopt, 1});
+        Verifier verifier(keyring, nullptr, at_clock(receiver_clock.clock()));
+        const auto check = [&](std::int64_t skew) {
+            sender_clock.now = epoch_ms + skew;
+            return verifier.verify("t", signer.sign("t", std::string("x")));
+        };
+        CHECK(check(-1).ok());
+        CHECK(check(60000).ok());
+        CHECK(check(60001).reason() == RejectReason::from_future);
+        CHECK(check(-300000).ok());
+        CHECK(check(-300001).reason() == RejectReason::too_old);
+        sender_clock.now = epoch_ms;
+        const auto env = signer.sign("t", std::string("y"));
+        CHECK(verifier.verify("t", env).ok());
+        CHECK(verifier.verify("t", env).reason() == RejectReason::replayed);
+    }
+}
+
 TEST_CASE("signing is refused without a usable key or for a bad topic", "[signer]") {
     auto keyring = keyring_with({"k1"}, nullptr);
     Signer signer(keyring);

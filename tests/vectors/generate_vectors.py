@@ -243,7 +243,25 @@ def sequences():
     s7 = "sensor-7"
     s7_topic = "plant/sensor-7/humidity"
     t = NOW_MS
+    w = 1 << 32
     return [
+        {
+            "name": "window_across_2_32",
+            "description": "One stream's counters around 2^32 (32-bit words and size_t must not truncate "
+                           "them): 5, then 2^32 + 5 far ahead; 2^32 - 1 and 2^32 are inside the window below "
+                           "it and admitted once; 5 is behind the window; 2^32 + 5 again is a replay.",
+            "steps": [
+                step(a, 9, 5, t - 5000, "accept"),
+                step(a, 9, w + 5, t - 4000, "accept"),
+                step(a, 9, w - 1, t - 4000, "accept"),
+                step(a, 9, w, t - 4000, "accept"),
+                step(a, 9, w, t - 4000, sm.REPLAYED),
+                step(a, 9, w - 1, t - 4000, sm.REPLAYED),
+                step(a, 9, 5, t - 5000, sm.REPLAYED),
+                step(a, 9, w + 5, t - 4000, sm.REPLAYED),
+                step(a, 9, w + 6, t - 3000, "accept"),
+            ],
+        },
         {
             "name": "eviction_raises_only_its_keys_watermark",
             "description": "max_streams_per_key 2. A third stream of device-a evicts its least recently "
@@ -313,6 +331,14 @@ def build():
                  b'{"t":21.5,"u":"C"}', counter=42),
         accepted("large_counter", "Counter 2^64-1, the last a stream may use.", "device-a", t, b"last",
                  counter=0xFFFFFFFFFFFFFFFF),
+        accepted("counter_above_32_bits", "Counter 2^32 + 1: a 32-bit truncation would read 1.", "device-a", t,
+                 b"wide", counter=(1 << 32) + 1),
+        accepted("counter_not_aliased_modulo_2_32", "Counter 2^32 + 7 after counter 7 of the same stream: "
+                 "a different counter, far ahead, not a replay.", "device-a", t, b"ahead", counter=(1 << 32) + 7,
+                 before=[(t, envelope("device-a", t, b"seven", counter=7))]),
+        accepted("largest_allowed_envelope", "A 4096-byte envelope with max_envelope_size 4096: exactly at "
+                 "the limit.", "device-a", t, b"p" * (4096 - sm.FIXED_OVERHEAD - len("device-a")),
+                 verifier={"max_envelope_size": 4096}),
         accepted("scoped_key_in_scope", "A scoped key on a topic its scope covers.", "sensor-7",
                  "plant/sensor-7/humidity", b"40%"),
         accepted("scoped_key_plus_wildcard", "Scope 'plant/+/status' covers another device's status topic.",
@@ -341,6 +367,10 @@ def build():
                sm.MALFORMED),
         vector("malformed_key_id_length", "Key id length points past the end.", t, flip(base, 5, 0xF0),
                sm.MALFORMED),
+        vector("malformed_payload_length_max", "Payload length field 0xFFFFFFFF (bytes 38..41 with key id "
+               "'device-a'); the envelope holds 4.", t, base[:38] + b"\xff" * 4 + base[42:], sm.MALFORMED),
+        vector("malformed_payload_length_sign_bit", "Payload length field 0x80000004: 4 with the top bit set.", t,
+               base[:38] + b"\x80\x00\x00\x04" + base[42:], sm.MALFORMED),
         vector("malformed_counter_zero", "Counter 0 is reserved (bytes 22..29 with key id 'device-a').", t,
                base[:22] + b"\x00" * 8 + base[30:], sm.MALFORMED),
         vector("unsupported_version", "Version byte 2.", t, flip(base, 2, 0x03), sm.UNSUPPORTED_VERSION),
@@ -389,6 +419,9 @@ def build():
         vector("too_large", "A 100-byte envelope with max_envelope_size 99.", t,
                envelope("device-a", t, b"p" * (100 - sm.FIXED_OVERHEAD - len("device-a"))), sm.TOO_LARGE,
                max_envelope_size=99),
+        vector("too_large_by_one", "A 4097-byte envelope with max_envelope_size 4096.", t,
+               envelope("device-a", t, b"p" * (4097 - sm.FIXED_OVERHEAD - len("device-a"))), sm.TOO_LARGE,
+               max_envelope_size=4096),
     ]
     vs += props_vectors()
     return {
