@@ -6,6 +6,7 @@
 // advance.
 #include <securemqtt/replay_store.hpp>
 
+#include "byte_order.hpp"
 #include "redis_replay_store.hpp"
 #include "replay_journal.hpp"
 
@@ -174,7 +175,9 @@ public:
                 const auto* bytes = static_cast<const unsigned char*>(sqlite3_column_blob(s.get(), 5));
                 const int n = sqlite3_column_bytes(s.get(), 5);
                 st.window.resize(static_cast<std::size_t>(n) / 8);
-                if (bytes != nullptr && !st.window.empty()) std::memcpy(st.window.data(), bytes, st.window.size() * 8);
+                for (std::size_t i = 0; bytes != nullptr && i < st.window.size(); ++i) {
+                    st.window[i] = detail::load_le<std::uint64_t>(bytes + 8 * i);
+                }
                 state.streams.push_back(std::move(st));
             }
             if (rc != SQLITE_DONE) fail(sqlite3_errmsg(db_.get()));
@@ -218,7 +221,14 @@ private:
         sqlite3_bind_int64(s, 3, static_cast<sqlite3_int64>(st.highest));
         sqlite3_bind_int64(s, 4, st.highest_timestamp_ms);
         sqlite3_bind_int64(s, 5, static_cast<sqlite3_int64>(st.last_used));
-        sqlite3_bind_blob(s, 6, st.window.data(), static_cast<int>(st.window.size() * 8), SQLITE_STATIC);
+        const std::size_t n = st.window.size() * 8;
+        try {
+            if (window_bytes_.size() < n) window_bytes_.resize(n);
+        } catch (...) {
+            return false;  // out of memory: a failed write, counted by the guard
+        }
+        for (std::size_t i = 0; i < st.window.size(); ++i) detail::store_le(window_bytes_.data() + 8 * i, st.window[i]);
+        sqlite3_bind_blob(s, 6, window_bytes_.data(), static_cast<int>(n), SQLITE_STATIC);
         return sqlite3_step(s) == SQLITE_DONE;
     }
 
@@ -402,6 +412,9 @@ private:
         begin_, commit_, rollback_, set_journal_, upgrade_;
     std::unique_ptr<detail::ReplayJournal> journal_;  // null: each change is its own commit
     std::uint64_t epoch_ = 0;                         // of the records the journal takes now
+    // A stream's window as little-endian words for its row (so the file reads the same on any
+    // machine); used under the same serialisation as save_stream_.
+    std::vector<std::uint8_t> window_bytes_;
 #if !defined(_WIN32)
     pid_t owner_ = 0;  // the process that opened the store
 #endif

@@ -6,6 +6,8 @@
 
 #include <securemqtt/securemqtt.hpp>
 
+#include <sqlite3.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -403,6 +405,30 @@ TEST_CASE("after a clean close the database alone holds everything", "[replay_st
     REQUIRE(std::remove((file + "-recent").c_str()) == 0);
     ReplayGuard g(with_store(file));
     for (std::uint64_t c = 1; c <= 10; ++c) CHECK(g.admit(at(c), now) == RejectReason::replayed);
+}
+
+TEST_CASE("the window is stored little-endian on every machine, so a database file moves between them",
+          "[replay_store]") {
+    TempDir dir;
+    const std::string file = dir.file("replay.db");
+    {
+        ReplayGuard g(with_store(file));  // window 1024: 16 words; counter c is bit c % 64 of word c / 64
+        for (std::uint64_t c : {1u, 2u, 3u, 72u}) REQUIRE(handled(g, at(c)));
+    }
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT window FROM securemqtt_streams", -1, &s, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(s) == SQLITE_ROW);
+    const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(s, 0));
+    const std::string blob(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, 0)));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    REQUIRE(blob.size() == 16 * 8);
+    std::string expected(blob.size(), '\0');
+    expected[0] = '\x0e';  // word 0 = 0b1110: counters 1, 2, 3, lowest byte first
+    expected[9] = '\x01';  // word 1 = 0x100: counter 72
+    CHECK(blob == expected);
 }
 
 namespace {
