@@ -12,6 +12,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 namespace securemqtt {
 namespace {
@@ -131,14 +132,31 @@ std::string asn1_time_text(const ASN1_TIME* t) {
     return std::string(data, static_cast<std::size_t>(n));
 }
 
-std::int64_t asn1_time_ms(const ASN1_TIME* t) {
+// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil), in 64 bits:
+// no time_t, which is 32 bits on some targets (Debian armhf) and ends in 2038 there.
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+    y -= m <= 2 ? 1 : 0;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+// Seconds since the epoch of a certificate or CRL time; nullopt if OpenSSL cannot read it.
+std::optional<std::int64_t> asn1_time_seconds(const ASN1_TIME* t) {
     struct tm tm {};
-    if (ASN1_TIME_to_tm(t, &tm) != 1) return 0;
-#if defined(_WIN32)
-    return static_cast<std::int64_t>(_mkgmtime(&tm)) * 1000;
-#else
-    return static_cast<std::int64_t>(timegm(&tm)) * 1000;
-#endif
+    if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return std::nullopt;
+    const std::int64_t days = days_from_civil(std::int64_t{tm.tm_year} + 1900, static_cast<unsigned>(tm.tm_mon + 1),
+                                              static_cast<unsigned>(tm.tm_mday));
+    return days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+}
+
+// A validity date that cannot be read is not taken as valid.
+std::int64_t validity_seconds(const Source& s, const ASN1_TIME* t, const char* which) {
+    const std::optional<std::int64_t> seconds = asn1_time_seconds(t);
+    if (!seconds) fail(s, std::string("its ") + which + " date cannot be read");
+    return *seconds;
 }
 
 std::string subject_text(X509* cert) {
@@ -151,7 +169,7 @@ std::string subject_text(X509* cert) {
 
 // A CRL that is not signed by a trusted CA, or out of date, would make every connection fail
 // (or, unchecked, pass): say which and why before any network I/O.
-void check_crl(const Source& s, X509_CRL* crl, X509_STORE* store, const std::string& ca_name, std::time_t now) {
+void check_crl(const Source& s, X509_CRL* crl, X509_STORE* store, const std::string& ca_name, std::int64_t now) {
     X509StoreCtxPtr ctx(X509_STORE_CTX_new());
     if (!ctx || X509_STORE_CTX_init(ctx.get(), store, nullptr, nullptr) != 1) {
         throw TlsError("TLS preflight: " + openssl_reason("out of memory"));
@@ -166,12 +184,11 @@ void check_crl(const Source& s, X509_CRL* crl, X509_STORE* store, const std::str
     }
     ERR_clear_error();
     if (!signed_by_ca) fail(s, "not signed by a CA in " + ca_name);
-    std::time_t t = now;
-    if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &t) > 0) {
+    if (validity_seconds(s, X509_CRL_get0_lastUpdate(crl), "last update") > now) {
         fail(s, "not valid before " + asn1_time_text(X509_CRL_get0_lastUpdate(crl)));
     }
     const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl);
-    if (next != nullptr && X509_cmp_time(next, &t) < 0) {
+    if (next != nullptr && validity_seconds(s, next, "next update") <= now) {
         fail(s, "expired on " + asn1_time_text(next) + " (issue a new one: openssl ca -gencrl)");
     }
 }
@@ -212,6 +229,10 @@ PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Lo
         report.warnings.push_back(message);
         if (logger) logger(LogLevel::warning, message);
     };
+    if (o.expiry_warning_days < 0 || o.expiry_warning_days > 3650) {
+        throw ConfigError("TLS: expiry_warning_days must be 0 to 3650, got " + std::to_string(o.expiry_warning_days));
+    }
+    const std::int64_t now_s = now_ms / 1000;
     const bool own_ca = !o.ca_file.empty() || !o.ca_path.empty() || !o.ca_pem.empty();
     if (o.use_os_trust_store && own_ca) {
         throw ConfigError("TLS: use_os_trust_store (--tls-use-os-certs) and a CA file or directory exclude each "
@@ -264,9 +285,8 @@ PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Lo
         const Source crl_src = load("CRL file", o.crl_file, "");
         crl_name = crl_src.name;
         const CrlStackPtr crls = parse_crls(crl_src);
-        const std::time_t now = static_cast<std::time_t>(now_ms / 1000);
         for (int i = 0; i < sk_X509_CRL_num(crls.get()); ++i) {
-            check_crl(crl_src, sk_X509_CRL_value(crls.get(), i), store.get(), ca_name, now);
+            check_crl(crl_src, sk_X509_CRL_value(crls.get(), i), store.get(), ca_name, now_s);
         }
         for (int i = 0; i < sk_X509_CRL_num(crls.get()); ++i) X509_STORE_add_crl(store.get(), sk_X509_CRL_value(crls.get(), i));
     }
@@ -283,22 +303,18 @@ PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Lo
     }
 
     // Validity now.
-    const std::time_t now = static_cast<std::time_t>(now_ms / 1000);
-    std::time_t t = now;
-    if (X509_cmp_time(X509_get0_notBefore(leaf), &t) > 0) {
-        fail(cert_src, "not valid before " + asn1_time_text(X509_get0_notBefore(leaf)));
-    }
-    if (X509_cmp_time(X509_get0_notAfter(leaf), &t) < 0) {
-        fail(cert_src, "expired on " + asn1_time_text(X509_get0_notAfter(leaf)));
-    }
-    std::time_t soon = now + static_cast<std::time_t>(o.expiry_warning_days) * 86400;
-    if (X509_cmp_time(X509_get0_notAfter(leaf), &soon) < 0) {
+    const std::int64_t not_before = validity_seconds(cert_src, X509_get0_notBefore(leaf), "notBefore");
+    const std::int64_t not_after = validity_seconds(cert_src, X509_get0_notAfter(leaf), "notAfter");
+    if (not_before > now_s) fail(cert_src, "not valid before " + asn1_time_text(X509_get0_notBefore(leaf)));
+    // As X509_cmp_time and OpenSSL's own chain check: a certificate is expired at its notAfter.
+    if (not_after <= now_s) fail(cert_src, "expired on " + asn1_time_text(X509_get0_notAfter(leaf)));
+    if (not_after <= now_s + std::int64_t{o.expiry_warning_days} * 86400) {
         warn(cert_src.name + ": expires on " + asn1_time_text(X509_get0_notAfter(leaf)) + ", within " +
              std::to_string(o.expiry_warning_days) + " days");
     }
 
     report.client_subject = subject_text(leaf);
-    report.client_not_after_ms = asn1_time_ms(X509_get0_notAfter(leaf));
+    report.client_not_after_ms = not_after * 1000;
     if (o.use_os_trust_store) return report;  // a public CA did not issue it: the broker judges
 
     // Chain to the configured CA, as the broker will check it.
@@ -309,7 +325,8 @@ PreflightReport preflight_tls(const TlsOptions& o, std::int64_t now_ms, const Lo
         throw TlsError("TLS preflight: " + openssl_reason("out of memory"));
     }
     X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
-    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()), now);
+    // OpenSSL's own interface takes a time_t (32 bits on armhf: this check, like OpenSSL's, ends in 2038 there).
+    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()), static_cast<std::time_t>(now_s));
     if (!crl_name.empty()) {
         X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx.get()), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
     }

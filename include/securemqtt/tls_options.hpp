@@ -73,7 +73,7 @@ struct TlsOptions {
     /// Check that the broker's certificate names the host connected to. On by default (Paho
     /// leaves it off); turning it off is logged as a warning.
     bool verify_hostname = true;
-    /// A client certificate expiring within this many days causes a warning.
+    /// A client certificate expiring within this many days causes a warning (0 to 3650).
     int expiry_warning_days = 30;
 };
 
