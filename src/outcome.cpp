@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "completion.hpp"
 
+#include "bounded_wait.hpp"
+
 #include <algorithm>
 #include <utility>
 
@@ -120,11 +122,8 @@ std::optional<Outcome> Completion::wait_for(std::chrono::milliseconds timeout) c
     if (!state_) return Outcome{};
     std::unique_lock<std::mutex> lock(state_->mutex);
     // Through a deadline that saturates: wait_for(milliseconds::max()) would overflow into none.
-    using clock = std::chrono::steady_clock;
-    const auto now = clock::now();
-    const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(clock::time_point::max() - now);
-    const auto deadline = timeout >= room ? clock::time_point::max() : now + std::max(timeout, timeout.zero());
-    state_->cv.wait_until(lock, deadline, [&] { return state_->outcome.has_value(); });
+    detail::wait_until_bounded(state_->cv, lock, detail::deadline_after(timeout),
+                               [&] { return state_->outcome.has_value(); });
     return state_->outcome;
 }
 

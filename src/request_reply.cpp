@@ -4,6 +4,8 @@
 #include <securemqtt/errors.hpp>
 #include <securemqtt/topic.hpp>
 
+#include "bounded_wait.hpp"
+
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -59,14 +61,6 @@ std::string random_bytes(std::size_t n) {
 
 // now + timeout on the steady clock, saturating: a wait "for ever" (milliseconds::max()) must
 // not overflow into one that ends at once.
-std::chrono::steady_clock::time_point deadline_after(std::chrono::milliseconds timeout) {
-    using clock = std::chrono::steady_clock;
-    const auto now = clock::now();
-    if (timeout.count() <= 0) return now;
-    const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(clock::time_point::max() - now);
-    return timeout >= room ? clock::time_point::max() : now + timeout;
-}
-
 std::string random_hex(std::size_t bytes) {
     static const char digits[] = "0123456789abcdef";
     std::string hex;
@@ -141,7 +135,8 @@ std::optional<Reply> Requester::request(std::string_view topic, ByteView payload
 
     std::unique_lock<std::mutex> lock(s.mutex);
     const auto it = s.waiting.find(correlation);
-    s.cv.wait_until(lock, deadline_after(timeout), [&] { return it->second.has_value() || failed->has_value(); });
+    detail::wait_until_bounded(s.cv, lock, detail::deadline_after(timeout),
+                               [&] { return it->second.has_value() || failed->has_value(); });
     std::optional<Reply> reply = std::move(it->second);
     s.waiting.erase(it);  // under the same lock: a reply from now on is counted as unmatched
     if (reply) return reply;

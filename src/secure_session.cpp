@@ -3,6 +3,7 @@
 
 #include <securemqtt/replay_store.hpp>
 
+#include "bounded_wait.hpp"
 #include "completion.hpp"
 #include "connect_diagnosis.hpp"
 #include "credential_file.hpp"
@@ -603,7 +604,8 @@ std::pair<std::shared_ptr<mqtt::async_client>, std::size_t> SecureSession::Impl:
         // a message that arrives more than its replay window behind the newest of its stream.
         const auto counter = [](const mqtt::const_message_ptr& m) {
             const auto& bytes = m->get_payload_ref();
-            const DecodeResult d = decode_envelope(ByteView(bytes.data(), bytes.size()));
+            // Our own envelopes, of any size the signer makes (not the receiving default limit).
+            const DecodeResult d = decode_envelope(ByteView(bytes.data(), bytes.size()), max_envelope_size_limit);
             return d ? d.envelope().header.counter : UINT64_MAX;
         };
         std::stable_sort(messages.begin(), messages.end(),
@@ -929,6 +931,17 @@ SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Im
     }
     if (o.auto_reconnect && (o.reconnect_min.count() < 1 || o.reconnect_max < o.reconnect_min)) {
         throw ConfigError("session: reconnect_min must be at least 1 s and reconnect_max at least reconnect_min");
+    }
+    // Bounded so every wait on them stays a plain one: Paho takes whole seconds in an int, and a
+    // 32-bit time_t wraps deadlines decades ahead.
+    constexpr std::chrono::hours a_day{24};
+    if (o.connect_timeout.count() < 1 || o.connect_timeout > a_day) {
+        throw ConfigError("session: connect_timeout must be 1 ms to 24 h, got " + std::to_string(o.connect_timeout.count()) +
+                          " ms");
+    }
+    if (o.auto_reconnect && o.reconnect_max > a_day) {
+        throw ConfigError("session: reconnect_max must be at most 24 h, got " + std::to_string(o.reconnect_max.count()) +
+                          " s");
     }
     ReplayGuardOptions replay = o.replay;
     if (replay.store && replay.store->shared()) {
@@ -1322,7 +1335,7 @@ Completion SecureSession::Impl::publish_signed(std::string_view topic, std::stri
 bool SecureSession::flush(std::chrono::milliseconds timeout) {
     Impl& s = *impl_;
     using clock = std::chrono::steady_clock;
-    const auto deadline = clock::now() + timeout;
+    const auto deadline = detail::deadline_after(timeout);  // saturates: flush(milliseconds::max()) waits
     const std::uint64_t failures_before = s.publish_failures.load();
     for (;;) {
         // Waits in slices and starts over when a token does not complete in one: the client may

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "shared_admission.hpp"
 
+#include "bounded_wait.hpp"
+
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -75,7 +77,7 @@ void SharedAdmission::note(bool available) noexcept {
 template <typename Ask>
 std::optional<ReplayStore::Answer> SharedAdmission::decide(Ask ask) noexcept {
     using clock = std::chrono::steady_clock;
-    const auto deadline = clock::now() + std::chrono::milliseconds(options_.store_hold_ms);
+    const auto deadline = deadline_after(std::chrono::milliseconds(options_.store_hold_ms));  // saturates
     std::int64_t backoff_ms = 5;
     for (;;) {
         const ReplayStore::Answer answer = ask();

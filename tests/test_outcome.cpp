@@ -5,6 +5,9 @@
 #include "completion.hpp"
 
 #include <atomic>
+#include <climits>
+#include <cstdint>
+#include <ctime>
 #include <thread>
 #include <vector>
 
@@ -97,6 +100,30 @@ TEST_CASE("wait_for for ever waits", "[outcome]") {
     completer.join();
     REQUIRE(o.has_value());
     CHECK(o->reason == ReasonCode::not_authorized);
+}
+
+TEST_CASE("a wait decades long sleeps; it does not spin", "[outcome]") {
+    // seconds(INT32_MAX) ends ~68 years ahead: past a 32-bit time_t, where libstdc++'s wait would
+    // return at once, over and over. The waiting thread's CPU time tells a sleep from a spin.
+    auto [completion, state] = detail::CompletionAccess::make();
+    std::atomic<bool> waiting{false};
+    std::atomic<std::int64_t> cpu_ns{-1};
+    std::thread waiter([&, c = completion] {
+        timespec start{}, end{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+        waiting = true;
+        const bool got = c.wait_for(std::chrono::seconds(INT32_MAX)).has_value();
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
+        if (got) cpu_ns = (std::int64_t{end.tv_sec} - start.tv_sec) * 1000000000 + (end.tv_nsec - start.tv_nsec);
+    });
+    while (!waiting) std::this_thread::yield();
+    // Wall time for a spin to show: at least 300 ms of it, however slow the machine.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(state->complete(Outcome{}));
+    waiter.join();
+    REQUIRE(cpu_ns >= 0);
+    // A sleeping waiter uses microseconds; a spinning one burns most of the 300 ms.
+    CHECK(cpu_ns < 100 * 1000 * 1000);
 }
 
 TEST_CASE("a callback may wait on its own completion: it does not wait for itself", "[outcome]") {

@@ -139,10 +139,11 @@ struct SessionOptions {
     /// clean one. (MQTT 3.1.1 has no such setting: a persistent session lasts until cleaned.)
     std::optional<std::chrono::seconds> session_expiry;
     std::optional<LastWill> will;
+    /// Bounds each connect and each wait for a broker's answer (1 ms to 24 h).
     std::chrono::milliseconds connect_timeout{10000};
     /// Reconnect automatically after a loss, with exponential backoff between these bounds
     /// (the session's own loop, so each attempt carries a freshly signed will; stopped by
-    /// disconnect()).
+    /// disconnect()). reconnect_max is at most 24 h.
     bool auto_reconnect = true;
     std::chrono::seconds reconnect_min{1};
     std::chrono::seconds reconnect_max{30};

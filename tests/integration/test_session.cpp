@@ -72,7 +72,8 @@ TEST_CASE("credentials given as PEM text in memory", "[session][integration]") {
     SecureSession session(o);
     session.connect();
     session.publish("devices/device-1/memory", std::string("from memory"), QoS::at_least_once);
-    CHECK(session.flush(std::chrono::seconds(10)));
+    // No limit at all: the deadline saturates (a plain now + max overflowed into "already past").
+    CHECK(session.flush(std::chrono::milliseconds::max()));
     session.disconnect();
 }
 
@@ -428,6 +429,18 @@ TEST_CASE("bad session options are refused before any network I/O", "[session]")
     o.tls.key_file = (broker().certs / "monitor.key").string();
     CHECK_THROWS_WITH(SecureSession(o), Catch::Contains("monitor.key': does not match certificate"));
     CHECK_THROWS_WITH(parse_tls_version("tlsv1.1"), "unknown TLS version 'tlsv1.1' (use tlsv1.2 or tlsv1.3)");
+    o = options_for("device-1");
+    for (const auto bad : {std::chrono::milliseconds(0), std::chrono::milliseconds(-5),
+                           std::chrono::milliseconds(std::chrono::hours(24)) + std::chrono::milliseconds(1)}) {
+        o.connect_timeout = bad;
+        CHECK_THROWS_WITH(SecureSession(o), Catch::Contains("connect_timeout must be 1 ms to 24 h, got " +
+                                                            std::to_string(bad.count()) + " ms"));
+    }
+    o = options_for("device-1");
+    o.reconnect_max = std::chrono::hours(25);
+    CHECK_THROWS_WITH(SecureSession(o), Catch::Contains("reconnect_max must be at most 24 h, got 90000 s"));
+    o.auto_reconnect = false;  // not used then, so not judged
+    CHECK_NOTHROW(SecureSession(o));
 }
 
 TEST_CASE("sessions with and without a CRL never share a process; the CRL switch ends with the last one",
