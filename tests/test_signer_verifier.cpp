@@ -164,6 +164,17 @@ TEST_CASE("clocks past 2^31 and 2^32 seconds are judged exactly (no 32-bit time_
     }
 }
 
+TEST_CASE("the default clock reads the real time in milliseconds", "[clock]") {
+    // On 32-bit time_t targets it reads the kernel's 64-bit clock itself: the same time, read
+    // another way (a wrong layout or unit would be far off).
+    using namespace std::chrono;
+    const std::int64_t before = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    const std::int64_t ours = system_clock_ms();
+    const std::int64_t after = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    CHECK(ours >= before - 50);  // the coarse clock lags by up to a kernel tick (1 to 4 ms)
+    CHECK(ours <= after);
+}
+
 TEST_CASE("signing is refused without a usable key or for a bad topic", "[signer]") {
     auto keyring = keyring_with({"k1"}, nullptr);
     Signer signer(keyring);
