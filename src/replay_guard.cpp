@@ -381,12 +381,18 @@ ReplayGuard::ReplayGuard(ReplayGuardOptions options) {
     }
     if (options.max_streams_per_key == 0) throw ConfigError("replay guard: max_streams_per_key must be at least 1");
     if (options.max_keys == 0) throw ConfigError("replay guard: max_keys must be at least 1");
-    const std::size_t limit = std::numeric_limits<std::size_t>::max();
+    // The most the guard may hold must fit the address space: all of it on 64 bits; half of it on
+    // 32 bits, where a process has 2 to 3 GiB and the rest of the program needs room too (more
+    // would fail at run time, each failed allocation rejecting a genuine message).
+    const std::size_t limit = sizeof(void*) >= 8 ? std::numeric_limits<std::size_t>::max()
+                                                 : std::numeric_limits<std::size_t>::max() / 2;
     const std::size_t per_stream = stream_bytes(options.window_size / 64);
     if (options.max_streams_per_key > (limit - key_bytes()) / per_stream ||
         options.max_keys > limit / (key_bytes() + options.max_streams_per_key * per_stream)) {
-        throw ConfigError("replay guard: max_keys * max_streams_per_key is too large to bound memory (" +
-                          std::to_string(options.max_keys) + " * " + std::to_string(options.max_streams_per_key) + ")");
+        throw ConfigError("replay guard: max_keys * max_streams_per_key streams of window_size " +
+                          std::to_string(options.window_size) + " (" + std::to_string(options.max_keys) + " * " +
+                          std::to_string(options.max_streams_per_key) + ", " + std::to_string(per_stream) +
+                          " bytes each) cannot fit this process's memory (" + std::to_string(limit >> 20) + " MiB)");
     }
     if (options.max_age_ms < 0 || options.max_future_skew_ms < 0 || options.max_retained_age_ms < 0) {
         throw ConfigError("replay guard: ages and skew must not be negative");
