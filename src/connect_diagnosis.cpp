@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -222,14 +221,14 @@ struct Answer {
 
 // Reads exactly `n` bytes before `deadline` from the non-blocking socket; otherwise says how the
 // connection ended, or that the time ran out (silent).
-std::optional<Answer> read_exact(SSL* ssl, int fd, unsigned char* out, std::size_t n, Clock::time_point deadline) {
+std::optional<Answer> read_exact(SSL* ssl, SocketHandle fd, unsigned char* out, std::size_t n, Clock::time_point deadline) {
     std::size_t got = 0;
     while (got < n) {
         if (left(deadline).count() <= 0) return Answer{Answer::silent};  // also against a trickle that never ends
         ERR_clear_error();
-        errno = 0;
+        clear_socket_error();
         const int r = SSL_read(ssl, out + got, static_cast<int>(n - got));
-        const int saved_errno = errno;
+        const int saved_error = last_socket_error();
         if (r > 0) {
             got += static_cast<std::size_t>(r);
             continue;
@@ -241,14 +240,14 @@ std::optional<Answer> read_exact(SSL* ssl, int fd, unsigned char* out, std::size
         }
         if (error == SSL_ERROR_ZERO_RETURN) return Answer{Answer::closed};  // close_notify, or EOF (IGNORE_UNEXPECTED_EOF)
         if (error == SSL_ERROR_SSL) return Answer{Answer::alert, -1, openssl_reason("TLS error")};
-        if (error == SSL_ERROR_SYSCALL && saved_errno != 0) return Answer{Answer::reset, -1, std::strerror(saved_errno)};
+        if (error == SSL_ERROR_SYSCALL && saved_error != 0) return Answer{Answer::reset, -1, socket_error_text(saved_error)};
         return Answer{Answer::closed};
     }
     return std::nullopt;
 }
 
 // Writes all of `data` before `deadline`; false when it could not (the read that follows says why).
-bool write_all(SSL* ssl, int fd, const std::string& data, Clock::time_point deadline) {
+bool write_all(SSL* ssl, SocketHandle fd, const std::string& data, Clock::time_point deadline) {
     std::size_t sent = 0;
     while (sent < data.size()) {
         if (left(deadline).count() <= 0) return false;
@@ -269,7 +268,7 @@ bool write_all(SSL* ssl, int fd, const std::string& data, Clock::time_point dead
 }
 
 // Reads the broker's answer to CONNECT: a CONNACK's return/reason code, or how it ended.
-Answer read_connack(SSL* ssl, int fd, Clock::time_point deadline) {
+Answer read_connack(SSL* ssl, SocketHandle fd, Clock::time_point deadline) {
     unsigned char type = 0;
     if (auto end = read_exact(ssl, fd, &type, 1, deadline)) return *end;
     if (type != 0x20) return Answer{Answer::not_mqtt};
@@ -309,10 +308,13 @@ std::pair<std::optional<Diagnosis>, Answer> probe(const std::string& host, int p
     // TCP.
     const std::string target = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
     std::string tcp_error;
-    const int fd = connect_tcp(host, port, budget, std::min(budget, std::chrono::milliseconds(3000)), tcp_error);
-    if (fd < 0) return fail(ConnectFailure::network_unreachable, "cannot reach " + target + ": " + tcp_error);
-    BioPtr bio(BIO_new_socket(fd, BIO_CLOSE));
-    if (!bio) return {std::nullopt, Answer{Answer::silent}};
+    const SocketHandle fd = connect_tcp(host, port, budget, std::min(budget, std::chrono::milliseconds(3000)), tcp_error);
+    if (fd == invalid_socket) return fail(ConnectFailure::network_unreachable, "cannot reach " + target + ": " + tcp_error);
+    BioPtr bio(BIO_new_socket(openssl_socket(fd), BIO_CLOSE));
+    if (!bio) {
+        close_socket(fd);
+        return {std::nullopt, Answer{Answer::silent}};
+    }
 
     // TLS, set up as Paho's was.
     SslCtxPtr ctx = probe_context(tls);
