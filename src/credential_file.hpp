@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // A file path for PEM text held in memory, because Paho only accepts paths. Linux: an
-// anonymous memfd seen as /proc/self/fd/N, never on disk. Elsewhere: a mode-0600 temporary
-// file, wiped and removed when this object dies.
+// anonymous memfd seen as /proc/self/fd/N, never on disk. Other POSIX systems: a mode-0600
+// temporary file, wiped and removed when this object dies. Windows: certificates and CRLs only,
+// in a temporary file only the current user can open (see credential_file.cpp); a private key
+// is refused there.
 #pragma once
 
 #include <memory>
@@ -12,8 +14,13 @@ namespace securemqtt::detail {
 
 class CredentialFile {
 public:
-    /// Throws TlsError when no such file can be made.
-    CredentialFile(std::string_view what, std::string_view pem);
+    /// What the PEM text holds: certificates and CRLs are public (their integrity matters, not
+    /// their secrecy); a private key is secret.
+    enum class Content : unsigned char { public_material, secret };
+
+    /// Throws TlsError when no such file can be made, and on Windows for secret content: the
+    /// file would sit on disk under a name, and survive a crash (give a key file path there).
+    CredentialFile(std::string_view what, std::string_view pem, Content content);
     ~CredentialFile();
     CredentialFile(const CredentialFile&) = delete;
     CredentialFile& operator=(const CredentialFile&) = delete;
@@ -28,7 +35,12 @@ private:
     CredentialFile() = default;
     bool open_in_memory(std::string_view what, std::string_view pem);
     std::string path_;
+#if defined(_WIN32)
+    void* handle_ = nullptr;  // the file's HANDLE (no <windows.h> here), open while this lives
+    std::wstring wide_path_;
+#else
     int fd_ = -1;
+#endif
     bool on_disk_ = false;
     std::size_t size_ = 0;
 };

@@ -975,15 +975,17 @@ void SecureSession::Impl::prepare_tls() {
     detail::enforce_tls_protocol_floor();  // process-wide, before Paho makes its SSL_CTX
     revocation.join(!options.tls.crl_file.empty());
     std::vector<std::unique_ptr<detail::CredentialFile>> files;
-    const auto path_for = [&files](const char* what, const std::string& file, const std::string& pem) {
+    using Content = detail::CredentialFile::Content;
+    const auto path_for = [&files](const char* what, const std::string& file, const std::string& pem, Content content) {
         if (pem.empty()) return file;
-        files.push_back(std::make_unique<detail::CredentialFile>(what, pem));
+        files.push_back(std::make_unique<detail::CredentialFile>(what, pem, content));
         return files.back()->path();
     };
     // Everything is made before any member changes: a failure half-way leaves the paths the
     // current client uses (and their files) as they were.
-    std::string ca = path_for("CA file", options.tls.ca_file, detail::trust_store_pem(options.tls));  // CRLs after the CAs
-    std::string cert = path_for("client certificate", options.tls.cert_file, options.tls.cert_pem);
+    std::string ca = path_for("CA file", options.tls.ca_file, detail::trust_store_pem(options.tls),  // CRLs after the CAs
+                              Content::public_material);
+    std::string cert = path_for("client certificate", options.tls.cert_file, options.tls.cert_pem, Content::public_material);
     // Paho would keep unwiped copies of a passphrase: give it the key decrypted, in memory.
     std::string key;
     bool unlocked = false;
@@ -997,7 +999,7 @@ void SecureSession::Impl::prepare_tls() {
             unlocked = true;
         }
     }
-    if (!unlocked) key = path_for("client key", options.tls.key_file, options.tls.key_pem);
+    if (!unlocked) key = path_for("client key", options.tls.key_file, options.tls.key_pem, Content::secret);
     const TlsOptions& tls = options.tls;
     detail::TlsSetup setup;
     setup.ca_file = std::move(ca);

@@ -27,7 +27,9 @@ SECUREMQTT_EXPORT TlsVersion parse_tls_version(std::string_view text);
 ///
 /// Files are PEM. Each credential may instead be given as PEM text in memory (`*_pem`): the
 /// session hands Paho (which takes only paths) an anonymous in-memory file (memfd) or, where
-/// there is none, a mode-0600 temporary file removed when the session ends. An encrypted key
+/// there is none, a mode-0600 temporary file removed when the session ends. On Windows
+/// `key_pem` is refused (TlsError: give `key_file`), and certificates go to a temporary file
+/// only the current user can open (docs/tls.md). An encrypted key
 /// is decrypted by the session and handed to Paho the same way where memfd exists, so Paho
 /// never holds the passphrase. The session wipes its copies of `key_pem` and
 /// `key_passphrase` when it frees them (see wipe_secrets()).
