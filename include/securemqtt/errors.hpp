@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+SECUREMQTT_DLL_INTERFACE_WARNINGS_PUSH  // MSVC C4251/C4275 on exported classes: see export.hpp
+
 namespace securemqtt {
 
 /// Base of every exception securemqtt throws. what() is one line naming the file or peer
@@ -123,3 +125,5 @@ inline constexpr std::size_t reject_reason_count = 12;
 SECUREMQTT_EXPORT std::string_view to_string(RejectReason reason) noexcept;
 
 }  // namespace securemqtt
+
+SECUREMQTT_DLL_INTERFACE_WARNINGS_POP

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+SECUREMQTT_DLL_INTERFACE_WARNINGS_PUSH  // MSVC C4251/C4275 on exported classes: see export.hpp
+
 namespace securemqtt {
 
 /// Limits on a key's size (key ids: see is_valid_key_id() in envelope.hpp).
@@ -93,3 +95,5 @@ private:
 };
 
 }  // namespace securemqtt
+
+SECUREMQTT_DLL_INTERFACE_WARNINGS_POP

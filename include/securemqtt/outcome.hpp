@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+SECUREMQTT_DLL_INTERFACE_WARNINGS_PUSH  // MSVC C4251/C4275 on exported classes: see export.hpp
+
 namespace securemqtt {
 
 /// MQTT 5 reason codes (MQTT 5 §2.4), by name. Under MQTT 3.1.1 a broker gives only success
@@ -142,3 +144,5 @@ private:
 };
 
 }  // namespace securemqtt
+
+SECUREMQTT_DLL_INTERFACE_WARNINGS_POP

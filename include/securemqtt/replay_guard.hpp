@@ -13,6 +13,8 @@
 #include <optional>
 #include <string_view>
 
+SECUREMQTT_DLL_INTERFACE_WARNINGS_PUSH  // MSVC C4251/C4275 on exported classes: see export.hpp
+
 namespace securemqtt {
 
 class ReplayStore;
@@ -175,3 +177,5 @@ private:
 };
 
 }  // namespace securemqtt
+
+SECUREMQTT_DLL_INTERFACE_WARNINGS_POP

@@ -27,6 +27,8 @@
 #include <string_view>
 #include <vector>
 
+SECUREMQTT_DLL_INTERFACE_WARNINGS_PUSH  // MSVC C4251/C4275 on exported classes: see export.hpp
+
 namespace securemqtt {
 
 /// A verified reply, copied out of the delivery (it outlives the handler call).
@@ -118,3 +120,5 @@ SECUREMQTT_EXPORT Completion reply_to(SecureSession& session, const Message& req
                                       const ReplyOptions& options);
 
 }  // namespace securemqtt
+
+SECUREMQTT_DLL_INTERFACE_WARNINGS_POP

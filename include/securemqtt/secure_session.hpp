@@ -24,6 +24,8 @@
 #include <string>
 #include <string_view>
 
+SECUREMQTT_DLL_INTERFACE_WARNINGS_PUSH  // MSVC C4251/C4275 on exported classes: see export.hpp
+
 namespace securemqtt {
 
 /// A message that passed verification, as a subscription handler receives it. The views are
@@ -298,3 +300,5 @@ private:
 };
 
 }  // namespace securemqtt
+
+SECUREMQTT_DLL_INTERFACE_WARNINGS_POP

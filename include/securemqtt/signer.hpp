@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+SECUREMQTT_DLL_INTERFACE_WARNINGS_PUSH  // MSVC C4251/C4275 on exported classes: see export.hpp
+
 namespace securemqtt {
 
 class Keyring;
@@ -96,3 +98,5 @@ private:
 };
 
 }  // namespace securemqtt
+
+SECUREMQTT_DLL_INTERFACE_WARNINGS_POP

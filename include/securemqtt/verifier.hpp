@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+SECUREMQTT_DLL_INTERFACE_WARNINGS_PUSH  // MSVC C4251/C4275 on exported classes: see export.hpp
+
 namespace securemqtt {
 
 class Keyring;
@@ -150,3 +152,5 @@ private:
 };
 
 }  // namespace securemqtt
+
+SECUREMQTT_DLL_INTERFACE_WARNINGS_POP
