@@ -3,15 +3,20 @@
 // (slot map from CLUSTER SLOTS, a connection per node, MOVED and ASK) is done here, following
 // the Redis Cluster specification.
 #include "redis_client.hpp"
+#include "socket_options.hpp"
 
 #include <securemqtt/errors.hpp>
 
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
+#if defined(_WIN32)
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#else
 #include <arpa/inet.h>
-#include <pthread.h>
-#include <signal.h>
+#include <sys/socket.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -102,41 +107,6 @@ std::string sha1_hex(std::string_view text) {
 }
 
 // ---- hiredis helpers
-
-// Writing to a connection the server has closed raises SIGPIPE, whose default action ends the
-// process, and hiredis writes with write(2): block SIGPIPE on this thread while we talk to Redis
-// and discard one that our writes raised.
-class SigpipeBlock {
-public:
-    SigpipeBlock() noexcept {
-        sigemptyset(&pipe_);
-        sigaddset(&pipe_, SIGPIPE);
-        was_pending_ = pending();
-        blocked_ = pthread_sigmask(SIG_BLOCK, &pipe_, &old_) == 0;
-    }
-    ~SigpipeBlock() {
-        if (!blocked_) return;
-        if (!was_pending_ && pending()) {
-            const timespec now{0, 0};
-            while (sigtimedwait(&pipe_, nullptr, &now) == -1 && errno == EINTR) {
-            }
-        }
-        pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-    }
-    SigpipeBlock(const SigpipeBlock&) = delete;
-    SigpipeBlock& operator=(const SigpipeBlock&) = delete;
-
-private:
-    static bool pending() noexcept {
-        sigset_t set;
-        sigemptyset(&set);
-        return sigpending(&set) == 0 && sigismember(&set, SIGPIPE) == 1;
-    }
-    sigset_t pipe_{};
-    sigset_t old_{};
-    bool was_pending_ = false;
-    bool blocked_ = false;
-};
 
 // One command's arguments, as hiredis takes them (it copies them when formatting).
 class Command {
@@ -239,8 +209,9 @@ RedisReply to_reply(const redisReply& r) {
 
 timeval to_timeval(std::chrono::milliseconds ms) {
     timeval tv{};
-    tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+    // The field types differ by platform (Windows' timeval holds longs).
+    tv.tv_sec = static_cast<decltype(tv.tv_sec)>(ms.count() / 1000);
+    tv.tv_usec = static_cast<decltype(tv.tv_usec)>((ms.count() % 1000) * 1000);
     return tv;
 }
 
@@ -374,7 +345,7 @@ struct RedisScriptClient::Impl {
         seed.host = location.host;
         seed.port = location.port;
 
-        SigpipeBlock no_sigpipe;
+        NoSigpipe no_sigpipe;  // hiredis writes with write(2) (socket_options.hpp)
         std::string error;
         ContextPtr c = open(seed.host, seed.port, false, error);
         if (!c) throw ConfigError("connect to " + where + " failed: " + one_line(error));
@@ -415,6 +386,12 @@ struct RedisScriptClient::Impl {
         if (!c) throw std::bad_alloc();
         // The connect timeout does not bound reads and writes: the socket's timeouts do.
         if (c->err == 0) redisSetTimeout(c.get(), timeout);
+#if defined(__APPLE__)
+        if (c->err == 0) {  // no per-thread SIGPIPE blocking there (NoSigpipe): the socket's own flag
+            const int on = 1;
+            setsockopt(c->fd, SOL_SOCKET, SO_NOSIGPIPE, &on, sizeof on);
+        }
+#endif
         if (c->err != 0) {
             error = c->errstr;
             return nullptr;
@@ -651,7 +628,7 @@ std::size_t RedisScriptClient::add_script(std::string source) {
 
 std::vector<RedisReply> RedisScriptClient::run(const std::vector<RedisScriptCall>& calls) {
     Impl& d = *impl_;
-    SigpipeBlock no_sigpipe;
+    NoSigpipe no_sigpipe;  // hiredis writes with write(2) (socket_options.hpp)
     d.begin_call();
     const std::vector<Impl::Posted> posted = std::move(d.posted);
     d.posted.clear();
@@ -689,7 +666,7 @@ std::vector<RedisReply> RedisScriptClient::run(const std::vector<RedisScriptCall
 
 void RedisScriptClient::post(const RedisScriptCall& call) {
     Impl& d = *impl_;
-    SigpipeBlock no_sigpipe;
+    NoSigpipe no_sigpipe;  // hiredis writes with write(2) (socket_options.hpp)
     d.begin_call();
     const std::size_t node = d.route(call);
     d.posted.push_back({call, node});
