@@ -205,9 +205,8 @@ bool try_address(const addrinfo* ai, std::chrono::milliseconds timeout, std::chr
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
     if (rc != 0 && errno == EINPROGRESS) {
-        pollfd p{fd, POLLOUT, 0};
-        rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
-        if (rc == 0) {
+        // Through wait_socket: a signal (EINTR) must not pass for a finished connect.
+        if (!wait_socket(fd, true, timeout)) {
             error = "no answer within " + std::to_string(timeout.count()) + " ms";
             ::close(fd);
             return false;
