@@ -19,6 +19,7 @@
 #include <cstring>
 #include <random>
 #include <stdexcept>
+#include <tuple>
 
 #if !defined(_WIN32)
 #include <unistd.h>
@@ -53,7 +54,7 @@ struct Reset {
 
 constexpr const char* schema =
     "CREATE TABLE IF NOT EXISTS securemqtt_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
-    "INSERT OR IGNORE INTO securemqtt_meta VALUES ('format', 1);"
+    "INSERT OR IGNORE INTO securemqtt_meta VALUES ('format', 1);"  // a new file is made format 3 at once
     "INSERT OR IGNORE INTO securemqtt_meta VALUES ('floor', -9223372036854775808);"
     // The epoch whose journal records the tables take next (format 2): random, new at each fold.
     "INSERT OR IGNORE INTO securemqtt_meta VALUES ('journal', 0);"
@@ -88,7 +89,8 @@ public:
             Stmt s = prepare("SELECT value FROM securemqtt_meta WHERE name = 'format'");
             if (sqlite3_step(s.get()) == SQLITE_ROW) format = sqlite3_column_int64(s.get(), 0);
         }
-        if (format != 1 && format != 2) fail("unknown store format " + std::to_string(format));
+        if (format < 1 || format > 3) fail("unknown store format " + std::to_string(format));
+        if (format < 3) to_format_3();
         // A row only ever moves forward (last_used grows with every confirmation, across
         // restarts): taking a journal's records twice, or out of order, cannot roll it back.
         save_stream_ = prepare(
@@ -108,7 +110,6 @@ public:
         commit_ = prepare("COMMIT");
         rollback_ = prepare("ROLLBACK");
         set_journal_ = prepare("UPDATE securemqtt_meta SET value = ?1 WHERE name = 'journal'");
-        upgrade_ = prepare("UPDATE securemqtt_meta SET value = 2 WHERE name = 'format'");
         {
             Stmt e = prepare("SELECT value FROM securemqtt_meta WHERE name = 'journal'");
             if (sqlite3_step(e.get()) == SQLITE_ROW) epoch_ = static_cast<std::uint64_t>(sqlite3_column_int64(e.get(), 0));
@@ -128,11 +129,8 @@ public:
         owner_ = getpid();
 #endif
         // Whatever the last process wrote to the journal after its last fold (it may have been
-        // killed) goes into the tables now, so load() reads them alone. Format 1 had no
-        // journal: a program that knows only it must not open a store whose newest state may be
-        // in a journal it would not read.
-        const bool upgrade = format == 1;
-        if (!fold([&] { return !upgrade || step_once(upgrade_.get()); })) {
+        // killed) goes into the tables now, so load() reads them alone.
+        if (!fold([] { return true; })) {
             fail(sqlite3_errcode(db_.get()) == SQLITE_BUSY ? "in use by another replay guard or process"
                                                            : sqlite3_errmsg(db_.get()));
         }
@@ -337,6 +335,39 @@ private:
         }
     }
 
+    // Format 1 had no journal, and 1 and 2 kept window words in the machine's byte order; 3
+    // keeps them little-endian everywhere. One transaction rewrites every window (an identity
+    // on little-endian machines) and sets format 3 before any journal record is written: a
+    // program that knows only an older format refuses the file instead of misreading it.
+    void to_format_3() {
+        exec("BEGIN IMMEDIATE");
+        std::vector<std::tuple<std::string, sqlite3_int64, std::vector<std::uint8_t>>> rows;
+        {
+            Stmt s = prepare("SELECT key_id, stream_id, window FROM securemqtt_streams");
+            int rc;
+            while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+                const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s.get(), 2));
+                std::vector<std::uint8_t> window(p, p + (p ? sqlite3_column_bytes(s.get(), 2) / 8 * 8 : 0));
+                for (std::size_t i = 0; i < window.size(); i += 8) {
+                    std::uint64_t word;
+                    std::memcpy(&word, window.data() + i, sizeof word);  // as the old format wrote it
+                    detail::store_le(window.data() + i, word);
+                }
+                rows.emplace_back(text(s.get(), 0), sqlite3_column_int64(s.get(), 1), std::move(window));
+            }
+            if (rc != SQLITE_DONE) fail(sqlite3_errmsg(db_.get()));
+        }
+        Stmt u = prepare("UPDATE securemqtt_streams SET window = ?3 WHERE key_id = ?1 AND stream_id = ?2");
+        for (const auto& [key_id, stream_id, window] : rows) {
+            sqlite3_bind_blob(u.get(), 1, key_id.data(), static_cast<int>(key_id.size()), SQLITE_STATIC);
+            sqlite3_bind_int64(u.get(), 2, stream_id);
+            sqlite3_bind_blob(u.get(), 3, window.data(), static_cast<int>(window.size()), SQLITE_STATIC);
+            if (!step_once(u.get())) fail(sqlite3_errmsg(db_.get()));
+        }
+        exec("UPDATE securemqtt_meta SET value = 3 WHERE name = 'format'");
+        exec("COMMIT");
+    }
+
     void check_integrity() {
         Stmt s = prepare("PRAGMA quick_check");
         const int rc = sqlite3_step(s.get());
@@ -409,7 +440,7 @@ private:
     std::string path_;
     Db db_;
     Stmt save_stream_, delete_stream_, raise_watermark_, delete_key_streams_, delete_key_, raise_floor_, save_retained_,
-        begin_, commit_, rollback_, set_journal_, upgrade_;
+        begin_, commit_, rollback_, set_journal_;
     std::unique_ptr<detail::ReplayJournal> journal_;  // null: each change is its own commit
     std::uint64_t epoch_ = 0;                         // of the records the journal takes now
     // A stream's window as little-endian words for its row (so the file reads the same on any

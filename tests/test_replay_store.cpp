@@ -10,8 +10,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
+#include <vector>
 #include <csignal>
 #include <functional>
 #include <sys/stat.h>
@@ -429,6 +431,64 @@ TEST_CASE("the window is stored little-endian on every machine, so a database fi
     expected[0] = '\x0e';  // word 0 = 0b1110: counters 1, 2, 3, lowest byte first
     expected[9] = '\x01';  // word 1 = 0x100: counter 72
     CHECK(blob == expected);
+}
+
+TEST_CASE("a format-2 store (window words in the machine's byte order) is converted at opening",
+          "[replay_store]") {
+    TempDir dir;
+    const std::string file = dir.file("replay.db");
+    {
+        ReplayGuard g(with_store(file));
+        for (std::uint64_t c : {1u, 2u, 3u, 72u}) REQUIRE(handled(g, at(c)));
+    }
+    // Rewrite it as an older version wrote it on this machine: format 2, each window word as
+    // the machine holds it in memory (on a big-endian machine, not what format 3 holds).
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    const auto sql = [&](const char* text) { REQUIRE(sqlite3_exec(db, text, nullptr, nullptr, nullptr) == SQLITE_OK); };
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT window FROM securemqtt_streams", -1, &s, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(s) == SQLITE_ROW);
+    const auto* le = static_cast<const unsigned char*>(sqlite3_column_blob(s, 0));
+    std::vector<unsigned char> native(le, le + sqlite3_column_bytes(s, 0));
+    sqlite3_finalize(s);
+    for (std::size_t i = 0; i < native.size(); i += 8) {
+        std::uint64_t word = 0;
+        for (std::size_t b = 8; b-- > 0;) word = (word << 8) | native[i + b];
+        std::memcpy(native.data() + i, &word, sizeof word);
+    }
+    REQUIRE(sqlite3_prepare_v2(db, "UPDATE securemqtt_streams SET window = ?1", -1, &s, nullptr) == SQLITE_OK);
+    sqlite3_bind_blob(s, 1, native.data(), static_cast<int>(native.size()), SQLITE_STATIC);
+    REQUIRE(sqlite3_step(s) == SQLITE_DONE);
+    sqlite3_finalize(s);
+    sql("UPDATE securemqtt_meta SET value = 2 WHERE name = 'format'");
+    sqlite3_close(db);
+
+    {
+        ReplayGuard g(with_store(file));
+        for (std::uint64_t c : {1u, 2u, 3u, 72u}) CHECK(g.admit(at(c), now) == RejectReason::replayed);
+        CHECK(admitted(g, at(4)));
+        CHECK(admitted(g, at(71)));
+    }
+    REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT value FROM securemqtt_meta WHERE name = 'format'", -1, &s, nullptr) ==
+            SQLITE_OK);
+    REQUIRE(sqlite3_step(s) == SQLITE_ROW);
+    CHECK(sqlite3_column_int64(s, 0) == 3);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+TEST_CASE("a store of a format newer than this library is refused", "[replay_store]") {
+    TempDir dir;
+    const std::string file = dir.file("replay.db");
+    { ReplayGuard g(with_store(file)); }
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "UPDATE securemqtt_meta SET value = 4 WHERE name = 'format'", nullptr, nullptr, nullptr) ==
+            SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_THAT(config_error_of(file), Catch::Contains("unknown store format 4"));
 }
 
 namespace {
