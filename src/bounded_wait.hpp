@@ -36,4 +36,19 @@ bool wait_until_bounded(std::condition_variable& cv, std::unique_lock<std::mutex
     }
 }
 
+// token.wait_for(timeout) for a Paho token (or anything with a bool wait_for(milliseconds)), in
+// steps of at most a day, for the same reasons: its wait is a plain cv.wait_for, which returns
+// false at once for milliseconds::max() (the sum overflows) and spins on 32-bit time_t targets.
+template <typename Token>
+bool wait_token(Token& token, std::chrono::milliseconds timeout) {
+    using clock = std::chrono::steady_clock;
+    const auto deadline = deadline_after(timeout);
+    constexpr std::chrono::milliseconds step = std::chrono::hours(24);
+    for (;;) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
+        if (token.wait_for(std::max(std::chrono::milliseconds(0), std::min(left, step)))) return true;
+        if (clock::now() >= deadline) return false;
+    }
+}
+
 }  // namespace securemqtt::detail

@@ -59,8 +59,6 @@ std::string random_bytes(std::size_t n) {
     return raw;
 }
 
-// now + timeout on the steady clock, saturating: a wait "for ever" (milliseconds::max()) must
-// not overflow into one that ends at once.
 std::string random_hex(std::size_t bytes) {
     static const char digits[] = "0123456789abcdef";
     std::string hex;

@@ -1242,7 +1242,7 @@ void SecureSession::disconnect(std::chrono::milliseconds timeout) {
     try {
         const auto client = s.current();
         was_connected = client->is_connected();
-        if (was_connected) client->disconnect()->wait_for(timeout);
+        if (was_connected) detail::wait_token(*client->disconnect(), timeout);  // bounded steps (bounded_wait.hpp)
     } catch (const mqtt::exception& e) {
         throw ConnectionError("disconnect from " + s.options.server_uri + " failed: " + e.what(), ConnectFailure::other,
                               e.get_return_code());

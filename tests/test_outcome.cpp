@@ -2,6 +2,7 @@
 // Completion: one outcome, once; waiting and callbacks from any thread.
 #include "support/catch.hpp"
 
+#include "bounded_wait.hpp"
 #include "completion.hpp"
 
 #include <atomic>
@@ -88,6 +89,28 @@ TEST_CASE("once the outcome is known, a then() from another thread runs at once 
     release = true;
     completer.join();
     CHECK(first_started);
+}
+
+TEST_CASE("deadlines saturate, and token waits go in steps of at most a day", "[outcome]") {
+    using clock = std::chrono::steady_clock;
+    CHECK(detail::deadline_after(std::chrono::milliseconds::max()) == clock::time_point::max());
+    const auto past = detail::deadline_after(std::chrono::milliseconds(-1));
+    CHECK(past <= clock::now());
+    // A token that completes on its third wait: every wait asked of it is positive and at most
+    // a day, also for a timeout "for ever" (a plain wait_for(max) returns false at once).
+    struct Token {
+        std::vector<std::chrono::milliseconds> asked;
+        bool wait_for(std::chrono::milliseconds t) {
+            asked.push_back(t);
+            return asked.size() == 3;
+        }
+    } token;
+    CHECK(detail::wait_token(token, std::chrono::milliseconds::max()));
+    REQUIRE(token.asked.size() == 3);
+    for (const auto t : token.asked) CHECK(t == std::chrono::hours(24));
+    Token quick;
+    CHECK_FALSE(detail::wait_token(quick, std::chrono::milliseconds(0)));
+    CHECK(quick.asked.size() == 1);
 }
 
 TEST_CASE("wait_for for ever waits", "[outcome]") {
