@@ -280,11 +280,16 @@ bool set_nonblocking(int fd) noexcept {
 
 bool wait_socket(int fd, bool for_write, std::chrono::milliseconds wait) noexcept {
     pollfd p{fd, static_cast<short>(for_write ? POLLOUT : POLLIN), 0};
-    const auto ms = static_cast<int>(wait_ms(wait));
+    // After a signal, only what is left of the wait: signals arriving again and again (a
+    // profiler's SIGPROF) must not stretch it.
+    using clock = std::chrono::steady_clock;
+    const auto deadline = clock::now() + std::chrono::milliseconds(wait_ms(wait));
     int rc;
-    do {
-        rc = ::poll(&p, 1, ms);
-    } while (rc < 0 && errno == EINTR);
+    for (;;) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
+        rc = ::poll(&p, 1, static_cast<int>(std::max<long long>(0, left.count())));
+        if (rc >= 0 || errno != EINTR) break;
+    }
     return rc > 0;
 }
 
