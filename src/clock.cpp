@@ -1,4 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
+// On 32-bit glibc targets (Debian armhf), a 64-bit time_t for this file alone (glibc >= 2.34):
+// clock_gettime is then glibc's 64-bit one, through the vDSO, and does not end in 2038. No
+// time_t leaves this file, so nothing else sees the difference.
+#if defined(__linux__) && !defined(_TIME_BITS)
+#ifndef _FILE_OFFSET_BITS
+#define _FILE_OFFSET_BITS 64
+#endif
+#define _TIME_BITS 64
+#endif
 #include <securemqtt/clock.hpp>
 
 #include <chrono>
@@ -13,9 +22,9 @@ namespace securemqtt {
 
 std::int64_t system_clock_ms() noexcept {
 #if defined(__linux__) && defined(CLOCK_REALTIME_COARSE) && defined(SYS_clock_gettime64)
-    // A 32-bit time_t (Debian 12 armhf) ends in January 2038, and with it glibc's clock_gettime
-    // and std::chrono::system_clock there. The kernel's 64-bit call does not: timestamps stay
-    // right on such a device past 2038 (OpenSSL's certificate checks there still end).
+    // Still a 32-bit time_t (a glibc older than 2.34 ignores _TIME_BITS): it ends in January
+    // 2038, and with it clock_gettime and std::chrono::system_clock there. The kernel's 64-bit
+    // call does not: timestamps stay right past 2038 (OpenSSL's certificate checks still end).
     if constexpr (sizeof(time_t) < 8) {
         struct {
             std::int64_t tv_sec;
