@@ -75,6 +75,8 @@ bool CredentialFile::open_in_memory(std::string_view what, std::string_view pem)
 #endif
 }
 
+void CredentialFile::require_supported(std::string_view, Content) {}
+
 std::unique_ptr<CredentialFile> CredentialFile::in_memory(std::string_view what, std::string_view pem) {
     std::unique_ptr<CredentialFile> f(new CredentialFile());
     f->size_ = pem.size();
@@ -207,12 +209,16 @@ bool write_all(HANDLE file, std::string_view data) {
 
 std::unique_ptr<CredentialFile> CredentialFile::in_memory(std::string_view, std::string_view) { return nullptr; }
 
-CredentialFile::CredentialFile(std::string_view what, std::string_view pem, Content content) : size_(pem.size()) {
+void CredentialFile::require_supported(std::string_view what, Content content) {
     if (content == Content::secret) {
         throw TlsError(std::string(what) +
                        " (PEM in memory): not supported on Windows, where the MQTT client could read it only from a "
                        "file on disk: give the key's path (TlsOptions::key_file) instead");
     }
+}
+
+CredentialFile::CredentialFile(std::string_view what, std::string_view pem, Content content) : size_(pem.size()) {
+    require_supported(what, content);
     const std::unique_ptr<void, LocalFreer> descriptor = owner_only_descriptor(what);
     SECURITY_ATTRIBUTES attributes{};
     attributes.nLength = sizeof attributes;
@@ -255,6 +261,10 @@ CredentialFile::~CredentialFile() {
 }
 #else
 // Neither POSIX nor Windows: no file that could be kept from other users. Fail closed.
+void CredentialFile::require_supported(std::string_view what, Content) {
+    fail(what, "no private temporary file on this platform: give a file path instead");
+}
+
 std::unique_ptr<CredentialFile> CredentialFile::in_memory(std::string_view, std::string_view) { return nullptr; }
 
 CredentialFile::CredentialFile(std::string_view what, std::string_view, Content) {

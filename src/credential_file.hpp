@@ -25,6 +25,10 @@ public:
     CredentialFile(const CredentialFile&) = delete;
     CredentialFile& operator=(const CredentialFile&) = delete;
 
+    /// Throws the constructor's TlsError now where `content` would be refused (on Windows,
+    /// secret content), so that a session refuses it before it writes or decrypts anything.
+    static void require_supported(std::string_view what, Content content);
+
     /// Only an anonymous in-memory file, never one on disk: null where the platform has none.
     /// For secrets that must not touch a disk, such as a decrypted private key.
     static std::unique_ptr<CredentialFile> in_memory(std::string_view what, std::string_view pem);

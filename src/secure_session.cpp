@@ -971,11 +971,14 @@ SecureSession::SecureSession(SessionOptions options) : impl_(std::make_unique<Im
 }
 
 void SecureSession::Impl::prepare_tls() {
+    using Content = detail::CredentialFile::Content;
+    // Refused where a key in memory cannot be handed over safely (Windows), before anything is
+    // decrypted or written.
+    if (!options.tls.key_pem.empty()) detail::CredentialFile::require_supported("client key", Content::secret);
     PreflightReport checked = preflight_tls(options.tls, system_clock_ms(), options.logger);
     detail::enforce_tls_protocol_floor();  // process-wide, before Paho makes its SSL_CTX
     revocation.join(!options.tls.crl_file.empty());
     std::vector<std::unique_ptr<detail::CredentialFile>> files;
-    using Content = detail::CredentialFile::Content;
     const auto path_for = [&files](const char* what, const std::string& file, const std::string& pem, Content content) {
         if (pem.empty()) return file;
         files.push_back(std::make_unique<detail::CredentialFile>(what, pem, content));
