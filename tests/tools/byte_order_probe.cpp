@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Prints the byte order of the machine it runs on, found at run time: a cross build's ctest
 // (cross.byte_order) compares it with the order CMake says the target has, so a big-endian
-// run is shown to be one.
+// run is shown to be one. It fails only if the build is not what it claims (a toolchain file
+// that reached the host's compiler, an emulator for another machine): a record more than a guard.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
