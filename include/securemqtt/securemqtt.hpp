@@ -9,6 +9,7 @@
 #include <securemqtt/export.hpp>
 #include <securemqtt/keyring.hpp>
 #include <securemqtt/log.hpp>
+#include <securemqtt/metrics.hpp>
 #include <securemqtt/mqtt_types.hpp>
 #include <securemqtt/outcome.hpp>
 #include <securemqtt/properties.hpp>
