@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: Apache-2.0
+// secure_dashboard's HTTP side (cpp-httplib): the page and its assets, /api/state, /events
+// (Server-Sent Events) and /metrics. Serves on the address it is given only; refuses requests
+// naming another host (DNS rebinding) and sends headers that keep received content inert.
+#pragma once
+
+#include "dashboard/state.hpp"
+
+#include <securemqtt/metrics.hpp>
+
+#include <httplib.h>
+
+#include <atomic>
+#include <cctype>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace dashboard {
+
+/// A file the program serves, with its media type.
+struct Asset {
+    std::string path;  ///< e.g. "/dashboard.js"
+    std::string content_type;
+    std::string body;
+};
+
+struct WebOptions {
+    std::string host = "127.0.0.1";  ///< an address literal: IPv4, or IPv6 without brackets
+    int port = 8080;                 ///< 0: any free port
+    std::vector<std::string> allowed_hosts;  ///< further Host header names accepted (--allow-host)
+    std::size_t max_live_streams = 8;        ///< open /events streams at once
+};
+
+inline std::string lower(std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+}
+
+class Web {
+public:
+    Web(State& state, std::function<securemqtt::SessionMetrics()> metrics, std::vector<Asset> assets,
+        WebOptions options)
+        : state_(state), metrics_(std::move(metrics)), assets_(std::move(assets)), options_(std::move(options)) {
+        // Each open /events stream holds a worker: room for them and for ordinary requests.
+        const std::size_t workers = options_.max_live_streams + 4;
+        server_.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+        server_.set_payload_max_length(4096);  // nothing here takes a body
+        server_.set_default_headers({
+            // Received content is only ever set as text, and the page runs only its own script.
+            {"Content-Security-Policy",
+             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'"},
+            {"X-Content-Type-Options", "nosniff"},
+            {"Referrer-Policy", "no-referrer"},
+            {"X-Frame-Options", "DENY"},
+            {"Cache-Control", "no-store"},
+        });
+        server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+            if (host_allowed(req.get_header_value("Host"))) return httplib::Server::HandlerResponse::Unhandled;
+            res.status = 403;
+            res.set_content("this dashboard answers only to its own address (see --allow-host)\n", "text/plain");
+            return httplib::Server::HandlerResponse::Handled;
+        });
+        route();
+    }
+
+    ~Web() { stop(); }
+    Web(const Web&) = delete;
+    Web& operator=(const Web&) = delete;
+
+    /// Binds (throws std::runtime_error naming the address) and serves on a thread of its own.
+    /// Returns the URL of the page.
+    std::string start() {
+        int port = options_.port;
+        if (port == 0) {
+            port = server_.bind_to_any_port(options_.host);
+            if (port <= 0) throw std::runtime_error("--http " + display_host() + ":0: cannot bind a port");
+        } else if (!server_.bind_to_port(options_.host, port)) {
+            throw std::runtime_error("--http " + display_host() + ":" + std::to_string(port) +
+                                     ": cannot listen there (in use, or not an address of this machine)");
+        }
+        const std::string suffix = ":" + std::to_string(port);
+        for (const std::string& name : {display_host(), std::string("localhost"), std::string("127.0.0.1"),
+                                       std::string("[::1]")}) {
+            allowed_.insert(lower(name) + suffix);
+        }
+        for (const std::string& name : options_.allowed_hosts) {
+            allowed_.insert(lower(name));
+            allowed_.insert(lower(name) + suffix);
+        }
+        thread_ = std::thread([this] { server_.listen_after_bind(); });
+        return "http://" + display_host() + suffix + "/";
+    }
+
+    /// Ends the open streams and the server, waiting for its threads.
+    void stop() {
+        if (stopping_.exchange(true)) return;
+        state_.wake_all();
+        {
+            std::lock_guard<std::mutex> lock(pause_mutex_);
+        }
+        pause_.notify_all();
+        server_.stop();
+        if (thread_.joinable()) thread_.join();
+    }
+
+private:
+    std::string display_host() const {
+        return options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;
+    }
+
+    bool host_allowed(const std::string& host) const { return allowed_.count(lower(host)) > 0; }
+
+    void route() {
+        for (const Asset& asset : assets_) {
+            const std::string path = asset.path;
+            server_.Get(path, [this, path](const httplib::Request&, httplib::Response& res) {
+                for (const Asset& a : assets_) {
+                    if (a.path == path) res.set_content(a.body, a.content_type);
+                }
+            });
+        }
+        server_.Get("/api/state", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(json_text(state_.snapshot()), "application/json");
+        });
+        server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(securemqtt::to_prometheus({metrics_()}), std::string(securemqtt::prometheus_content_type));
+        });
+        server_.Get("/events", [this](const httplib::Request&, httplib::Response& res) { events(res); });
+    }
+
+    static std::string json_text(const nlohmann::json& j) {
+        // Every string was made UTF-8 on the way in; `replace` keeps a slip from ending the stream.
+        return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+
+    // Server-Sent Events: the whole state first, then what changed, at most four times a second
+    // (a flood coalesces into a few updates), and at least every 15 s (so proxies and the
+    // browser see the stream alive).
+    void events(httplib::Response& res) {
+        if (live_.fetch_add(1) >= options_.max_live_streams) {
+            live_.fetch_sub(1);
+            res.status = 503;
+            res.set_content("too many live views open\n", "text/plain");
+            return;
+        }
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [this, cursor = std::uint64_t{0}, last_stats = std::string(), last_write = std::chrono::steady_clock::time_point()](
+                std::size_t, httplib::DataSink& sink) mutable {
+                while (!stopping_) {
+                    nlohmann::json update = state_.snapshot(cursor);
+                    const std::uint64_t seq = update["seq"].get<std::uint64_t>();
+                    std::string stats = update["stats"].dump();
+                    const auto now = std::chrono::steady_clock::now();
+                    // Counters can move after the change that woke us (the session counts a message
+                    // after its handler returns): an update goes out when they do, too.
+                    if (seq != cursor || stats != last_stats || cursor == 0 ||
+                        now - last_write >= std::chrono::seconds(15)) {
+                        const std::string event = "data: " + json_text(update) + "\n\n";
+                        if (!sink.write(event.data(), event.size())) return false;
+                        cursor = seq;
+                        last_stats = std::move(stats);
+                        last_write = now;
+                        pause(std::chrono::milliseconds(250));
+                    }
+                    state_.wait_for_change(cursor, std::chrono::seconds(1));
+                }
+                sink.done();
+                return true;
+            },
+            [this](bool) { live_.fetch_sub(1); });
+    }
+
+    void pause(std::chrono::milliseconds how_long) {
+        std::unique_lock<std::mutex> lock(pause_mutex_);
+        pause_.wait_for(lock, how_long, [this] { return stopping_.load(); });
+    }
+
+    State& state_;
+    std::function<securemqtt::SessionMetrics()> metrics_;
+    const std::vector<Asset> assets_;
+    const WebOptions options_;
+    std::set<std::string> allowed_;
+    httplib::Server server_;
+    std::thread thread_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::size_t> live_{0};
+    std::mutex pause_mutex_;
+    std::condition_variable pause_;
+};
+
+}  // namespace dashboard
