@@ -8,7 +8,6 @@
 "use strict";
 
 (function () {
-  const maxChartTopics = 10;  // lines on the chart; further numeric topics are listed, not drawn
   const palette = ["#1a73e8", "#d93025", "#188038", "#f9ab00", "#9334e6", "#e8710a", "#12b5cb", "#c5221f",
                    "#5f6368", "#b06000"];
 
@@ -17,7 +16,8 @@
   const rejectionsBody = byId("rejections").tBodies[0];
   const reasonsBody = byId("reasons").tBodies[0];
 
-  let limits = { topics: 0, points_per_topic: 600, history_seconds: 600, rejections: 200, value_bytes: 256 };
+  let limits = { topics: 0, points_per_topic: 600, history_seconds: 600, rejections: 200, value_bytes: 256,
+                 chart_topics: 10 };
   const rows = new Map();      // topic row id -> {tr, cells}
   const series = new Map();    // topic row id -> chart dataset
   let numericTopics = 0;
@@ -96,7 +96,7 @@
     let set = series.get(t.id);
     if (!set) {
       numericTopics += 1;
-      if (!chart || chart.data.datasets.length >= maxChartTopics) return;
+      if (!chart || chart.data.datasets.length >= limits.chart_topics) return;
       const color = palette[chart.data.datasets.length % palette.length];
       set = { label: t.topic, data: [], borderColor: color, backgroundColor: color };
       series.set(t.id, set);
@@ -161,8 +161,8 @@
     }
     byId("topics-note").textContent = notes.join(" ");
     if (chart) {
-      byId("chart-note").textContent = (numericTopics > maxChartTopics
-        ? "Showing the first " + maxChartTopics + " of " + numericTopics + " topics with numeric readings. " : "") +
+      byId("chart-note").textContent = (numericTopics > limits.chart_topics
+        ? "Showing the first " + limits.chart_topics + " of " + numericTopics + " topics with numeric readings. " : "") +
         "Last " + Math.round(limits.history_seconds / 60) + " minutes, at most " + limits.points_per_topic +
         " points per topic.";
       chart.update("none");
@@ -175,12 +175,21 @@
     byId("live").textContent = on ? "live" : "not live (reconnecting)";
   }
 
+  // EventSource reconnects by itself after a broken stream (the next update is whole), but not
+  // after an error status such as 503 (too many live views open): then this retries.
+  function listen() {
+    const events = new EventSource("/events");
+    events.onopen = () => live(true);
+    events.onerror = () => {
+      live(false);
+      if (events.readyState === EventSource.CLOSED) setTimeout(listen, 5000);
+    };
+    events.onmessage = (e) => {
+      live(true);
+      apply(JSON.parse(e.data));
+    };
+  }
+
   chart = makeChart();
-  const events = new EventSource("/events");
-  events.onopen = () => live(true);
-  events.onerror = () => live(false);  // EventSource reconnects by itself; the next update is whole
-  events.onmessage = (e) => {
-    live(true);
-    apply(JSON.parse(e.data));
-  };
+  listen();
 })();

@@ -36,6 +36,7 @@ struct Limits {
     std::size_t rejections = 200;        ///< entries in the rejection feed
     std::size_t value_bytes = 256;       ///< payload bytes shown per row (text or hex)
     std::size_t topic_bytes = 1024;      ///< topic bytes shown (MQTT allows 65535)
+    std::size_t chart_topics = 10;       ///< lines on the chart: the first topics with numeric readings
 };
 
 inline std::int64_t wall_ms() {
@@ -95,7 +96,8 @@ inline std::optional<double> reading_of(std::string_view payload) {
     }
     // Small objects only: a reading is a few fields, and this runs on the MQTT client's thread.
     if (payload.front() != '{' || payload.size() > 1024) return std::nullopt;
-    const nlohmann::json doc = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+    // ordered_json: "first" as the device wrote it (json sorts members by name).
+    const nlohmann::ordered_json doc = nlohmann::ordered_json::parse(payload, nullptr, /*allow_exceptions=*/false);
     if (!doc.is_object()) return std::nullopt;
     for (const auto& member : doc.items()) {
         if (member.value().is_number()) {
@@ -200,7 +202,8 @@ public:
                          {"points_per_topic", limits_.points_per_topic},
                          {"history_seconds", limits_.history_ms / 1000},
                          {"rejections", limits_.rejections},
-                         {"value_bytes", limits_.value_bytes}};
+                         {"value_bytes", limits_.value_bytes},
+                         {"chart_topics", limits_.chart_topics}};
         std::lock_guard<std::mutex> lock(mutex_);
         out["seq"] = seq_;
         out["connection"] = {{"state", connection_}, {"detail", connection_detail_}, {"since_ms", connection_since_ms_}};

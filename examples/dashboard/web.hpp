@@ -124,6 +124,8 @@ private:
                 }
             });
         }
+        // Browsers ask for it on their own; "nothing" keeps their console free of a 404.
+        server_.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
         server_.Get("/api/state", [this](const httplib::Request&, httplib::Response& res) {
             res.set_content(json_text(state_.snapshot()), "application/json");
         });
@@ -139,8 +141,7 @@ private:
     }
 
     // Server-Sent Events: the whole state first, then what changed, at most four times a second
-    // (a flood coalesces into a few updates), and at least every 15 s (so proxies and the
-    // browser see the stream alive).
+    // (a flood coalesces into a few updates), and a comment line after 5 s without one.
     void events(httplib::Response& res) {
         if (live_.fetch_add(1) >= options_.max_live_streams) {
             live_.fetch_sub(1);
@@ -159,14 +160,18 @@ private:
                     const auto now = std::chrono::steady_clock::now();
                     // Counters can move after the change that woke us (the session counts a message
                     // after its handler returns): an update goes out when they do, too.
-                    if (seq != cursor || stats != last_stats || cursor == 0 ||
-                        now - last_write >= std::chrono::seconds(15)) {
+                    if (seq != cursor || stats != last_stats || cursor == 0) {
                         const std::string event = "data: " + json_text(update) + "\n\n";
                         if (!sink.write(event.data(), event.size())) return false;
                         cursor = seq;
                         last_stats = std::move(stats);
                         last_write = now;
                         pause(std::chrono::milliseconds(250));
+                    } else if (now - last_write >= std::chrono::seconds(5)) {
+                        // A comment line: finds a closed page (its stream slot freed) and keeps
+                        // idle proxies from cutting the stream.
+                        if (!sink.write(":\n\n", 3)) return false;
+                        last_write = now;
                     }
                     state_.wait_for_change(cursor, std::chrono::seconds(1));
                 }
