@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -149,7 +150,10 @@ int main(int argc, char** argv) {
             if (i + 1 >= argc) throw cli::UsageError(a + " needs a value");
             const std::string v = argv[++i];
             if (a == "--http") parse_http(v, flags.web);
-            else if (a == "--allow-host") flags.web.allowed_hosts.push_back(v);
+            else if (a == "--allow-host") {
+                if (v.empty()) throw cli::UsageError("--allow-host needs a host name");
+                flags.web.allowed_hosts.push_back(v);
+            }
             else {
                 flags.chart_js = v;
                 flags.chart_js_given = true;
@@ -202,11 +206,18 @@ int main(int argc, char** argv) {
         if (connect_until_interrupted(session, state)) {
             while (!interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
-        web.stop();
+        const bool web_stopped = web.stop();
         session.disconnect();
         const securemqtt::SessionStats st = session.stats();
         std::cerr << "secure_dashboard: " + std::to_string(st.verified) + " verified, " + std::to_string(st.rejected) +
                          " rejected\n";
+        if (!web_stopped) {
+            // An HTTP client still holds a worker (see Web::stop): the session is closed cleanly,
+            // and the process ends without waiting for that client.
+            std::cerr << "secure_dashboard: HTTP connections still open at exit\n";
+            std::cout.flush();
+            std::_Exit(0);
+        }
         return 0;
     });
 }

@@ -20,7 +20,6 @@
                  chart_topics: 10 };
   const rows = new Map();      // topic row id -> {tr, cells}
   const series = new Map();    // topic row id -> chart dataset
-  let numericTopics = 0;
   let chart = null;
 
   function cell(tr, className) {
@@ -54,7 +53,10 @@
         },
         plugins: {
           legend: { position: "bottom" },
-          tooltip: { callbacks: { title: (items) => (items.length ? clock(items[0].parsed.x) : "") } },
+          tooltip: { callbacks: {
+            title: (items) => (items.length ? clock(items[0].parsed.x) : ""),
+            label: (item) => item.dataset.topic + ": " + item.formattedValue,
+          } },
         },
       },
     });
@@ -63,7 +65,6 @@
   function reset() {
     rows.clear();
     series.clear();
-    numericTopics = 0;
     topicsBody.replaceChildren();
     rejectionsBody.replaceChildren();
     if (chart) {
@@ -89,16 +90,18 @@
     row.signed.textContent = clock(t.signed_ms);
     row.signed.title = new Date(t.signed_ms).toISOString();
     row.count.textContent = String(t.count);
-    if (t.points.length > 0) addPoints(t);
+    if (t.charted && t.points.length > 0) addPoints(t);
   }
 
+  // The server picks the topics to chart (the first with numeric readings) and sends their points.
   function addPoints(t) {
+    if (!chart) return;
     let set = series.get(t.id);
     if (!set) {
-      numericTopics += 1;
-      if (!chart || chart.data.datasets.length >= limits.chart_topics) return;
       const color = palette[chart.data.datasets.length % palette.length];
-      set = { label: t.topic, data: [], borderColor: color, backgroundColor: color };
+      // The legend is drawn on the canvas (no markup); a long topic is cut there, whole in the tooltip.
+      const label = t.topic.length > 60 ? t.topic.slice(0, 57) + "…" : t.topic;
+      set = { label, topic: t.topic, data: [], borderColor: color, backgroundColor: color };
       series.set(t.id, set);
       chart.data.datasets.push(set);
     }
@@ -161,8 +164,8 @@
     }
     byId("topics-note").textContent = notes.join(" ");
     if (chart) {
-      byId("chart-note").textContent = (numericTopics > limits.chart_topics
-        ? "Showing the first " + limits.chart_topics + " of " + numericTopics + " topics with numeric readings. " : "") +
+      byId("chart-note").textContent = (update.numeric_topics > limits.chart_topics
+        ? "Showing the first " + limits.chart_topics + " of " + update.numeric_topics + " topics with numeric readings. " : "") +
         "Last " + Math.round(limits.history_seconds / 60) + " minutes, at most " + limits.points_per_topic +
         " points per topic.";
       chart.update("none");

@@ -20,9 +20,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <locale>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -37,6 +39,7 @@ struct Limits {
     std::size_t value_bytes = 256;       ///< payload bytes shown per row (text or hex)
     std::size_t topic_bytes = 1024;      ///< topic bytes shown (MQTT allows 65535)
     std::size_t chart_topics = 10;       ///< lines on the chart: the first topics with numeric readings
+                                         ///< (only they keep points)
 };
 
 inline std::int64_t wall_ms() {
@@ -64,10 +67,44 @@ inline std::string_view utf8_prefix(std::string_view text, std::size_t limit) {
     return text.substr(0, end);
 }
 
-/// A string fit for JSON: itself when it is UTF-8, else its bytes as \xNN escapes (a topic from a
-/// broker should always be UTF-8; if one is not, it is shown, not dropped and not trusted).
+/// Well-formed UTF-8 `text` with the characters that would hide or disguise what is shown made
+/// visible as \u{XXXX} (\n and \t for those two): controls, and the invisible or reordering
+/// format characters (zero-width, bidirectional overrides, line separators, byte order mark).
+/// A topic "devices/d1/\u{202E}pmet" must not look like another device's topic.
+inline std::string visible(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size();) {
+        const auto lead = static_cast<unsigned char>(text[i]);
+        const std::size_t length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+        std::uint32_t cp = length == 1 ? lead : lead & (0x7Fu >> length);
+        for (std::size_t k = 1; k < length && i + k < text.size(); ++k) {
+            cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3Fu);
+        }
+        const bool hidden = cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || (cp >= 0x200B && cp <= 0x200F) ||
+                            (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF;
+        if (!hidden) {
+            out.append(text.substr(i, length));
+        } else if (cp == '\n') {
+            out += "\\n";
+        } else if (cp == '\t') {
+            out += "\\t";
+        } else {
+            static const char digits[] = "0123456789ABCDEF";
+            out += "\\u{";
+            for (int shift = cp > 0xFF ? 12 : 4; shift >= 0; shift -= 4) out += digits[(cp >> shift) & 15];
+            out += '}';
+        }
+        i += length;
+    }
+    return out;
+}
+
+/// A string fit for JSON and for showing: when UTF-8, its first `limit` bytes with hidden
+/// characters made visible; else its bytes as \xNN escapes (a topic from a broker should always
+/// be UTF-8; if one is not, it is shown, not dropped and not trusted).
 inline std::string printable(std::string_view text, std::size_t limit) {
-    if (securemqtt::is_well_formed_utf8(text)) return std::string(utf8_prefix(text, limit));
+    if (securemqtt::is_well_formed_utf8(text)) return visible(utf8_prefix(text, limit));
     std::string out;
     for (const char byte : text.substr(0, limit)) {
         const auto c = static_cast<unsigned char>(byte);
@@ -80,6 +117,23 @@ inline std::string printable(std::string_view text, std::size_t limit) {
     return out;
 }
 
+/// `text` as a decimal number, all of it, in any locale.
+inline std::optional<double> parse_number(std::string_view text) {
+    double value = 0;
+#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
+    const char* end = text.data() + text.size();
+    const auto [last, error] = std::from_chars(text.data(), end, value);
+    if (error == std::errc() && last == end) return value;
+    return std::nullopt;
+#else  // e.g. Apple's libc++ before LLVM 20: no from_chars for double
+    std::istringstream in{std::string(text)};
+    in.imbue(std::locale::classic());
+    in >> std::noskipws >> value;
+    if (in && in.peek() == std::char_traits<char>::eof()) return value;
+    return std::nullopt;
+#endif
+}
+
 /// The reading in a payload: a number ("21.5"), or the first numeric member of a small JSON object
 /// ({"temp": 21.5}). Finite values only.
 inline std::optional<double> reading_of(std::string_view payload) {
@@ -87,11 +141,8 @@ inline std::optional<double> reading_of(std::string_view payload) {
     while (!payload.empty() && space(payload.front())) payload.remove_prefix(1);
     while (!payload.empty() && space(payload.back())) payload.remove_suffix(1);
     if (payload.empty()) return std::nullopt;
-    double value = 0;
-    const char* end = payload.data() + payload.size();
-    const auto [last, error] = std::from_chars(payload.data(), end, value);
-    if (error == std::errc() && last == end) {
-        if (std::isfinite(value)) return value;
+    if (const std::optional<double> number = parse_number(payload)) {
+        if (std::isfinite(*number)) return number;
         return std::nullopt;
     }
     // Small objects only: a reading is a few fields, and this runs on the MQTT client's thread.
@@ -137,7 +188,7 @@ public:
             row->second.shown_topic = printable(m.topic, limits_.topic_bytes);
         }
         Row& r = row->second;
-        r.value = text ? std::string(utf8_prefix(payload, limits_.value_bytes))
+        r.value = text ? visible(utf8_prefix(payload, limits_.value_bytes))
                        : to_hex(payload.substr(0, limits_.value_bytes));
         r.hex = !text;
         r.size = payload.size();
@@ -147,7 +198,13 @@ public:
         r.received_ms = now;
         ++r.count;
         r.seq = bump();
-        if (reading) {
+        if (reading && !r.had_reading) {
+            r.had_reading = true;
+            ++numeric_topics_;
+            r.charted = charted_topics_ < limits_.chart_topics;  // first come: a chart of hundreds of lines says nothing
+            if (r.charted) ++charted_topics_;
+        }
+        if (reading && r.charted) {
             r.points.push_back(Point{m.timestamp_ms, *reading, r.seq});
             while (r.points.size() > limits_.points_per_topic ||
                    (!r.points.empty() && r.points.front().t_ms < m.timestamp_ms - limits_.history_ms)) {
@@ -208,6 +265,7 @@ public:
         out["seq"] = seq_;
         out["connection"] = {{"state", connection_}, {"detail", connection_detail_}, {"since_ms", connection_since_ms_}};
         out["topics_dropped"] = topics_dropped_;
+        out["numeric_topics"] = numeric_topics_;
         nlohmann::json topics = nlohmann::json::array();
         for (const auto& [topic, r] : rows_) {
             if (r.seq <= since) continue;
@@ -226,6 +284,7 @@ public:
                               {"signed_ms", r.signed_ms},
                               {"received_ms", r.received_ms},
                               {"count", r.count},
+                              {"charted", r.charted},
                               {"points", std::move(points)}});
         }
         out["topics"] = std::move(topics);
@@ -278,7 +337,9 @@ private:
         std::int64_t received_ms = 0;
         std::uint64_t count = 0;
         std::uint64_t seq = 0;
-        std::deque<Point> points;
+        bool had_reading = false;
+        bool charted = false;      // one of the first Limits::chart_topics with readings: keeps points
+        std::deque<Point> points;  // charted rows only
     };
     struct Rejection {
         std::string topic;
@@ -301,6 +362,8 @@ private:
     std::map<std::string, Row> rows_;
     std::deque<Rejection> rejections_;
     std::uint64_t topics_dropped_ = 0;
+    std::size_t numeric_topics_ = 0;
+    std::size_t charted_topics_ = 0;
     std::string connection_ = "connecting";
     std::string connection_detail_;
     std::int64_t connection_since_ms_ = wall_ms();

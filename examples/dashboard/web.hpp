@@ -12,6 +12,11 @@
 
 #include <atomic>
 #include <cctype>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <iostream>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -35,6 +40,65 @@ struct WebOptions {
     std::size_t max_live_streams = 8;        ///< open /events streams at once
 };
 
+// httplib's ThreadPool queues accepted connections without limit, so a crowd of idle or
+// trickling clients would pile up file descriptors (which the MQTT session needs too) and memory.
+// Here the accepting thread waits while `max_pending` connections are queued, leaving the rest in
+// the kernel's backlog. Once stopped, queued connections are not served (their sockets are left
+// to the process's exit).
+class BoundedPool : public httplib::TaskQueue {
+public:
+    BoundedPool(std::size_t workers, std::size_t max_pending) : max_pending_(max_pending) {
+        for (std::size_t i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+    }
+
+    void enqueue(std::function<void()> fn) override {
+        std::unique_lock<std::mutex> lock(mutex_);
+        room_.wait(lock, [this] { return jobs_.size() < max_pending_ || stopped_; });
+        if (stopped_) return;
+        jobs_.push_back(std::move(fn));
+        ready_.notify_one();
+    }
+
+    /// Wakes an accepting thread waiting for room, and lets the workers end after their job.
+    void stop_accepting() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopped_ = true;
+        }
+        room_.notify_all();
+        ready_.notify_all();
+    }
+
+    void shutdown() override {
+        stop_accepting();
+        for (std::thread& t : threads_) t.join();
+    }
+
+private:
+    void work() {
+        for (;;) {
+            std::function<void()> job;
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                ready_.wait(lock, [this] { return !jobs_.empty() || stopped_; });
+                if (stopped_) return;
+                job = std::move(jobs_.front());
+                jobs_.pop_front();
+            }
+            room_.notify_one();
+            job();
+        }
+    }
+
+    const std::size_t max_pending_;
+    std::mutex mutex_;
+    std::condition_variable ready_;
+    std::condition_variable room_;
+    std::deque<std::function<void()>> jobs_;
+    bool stopped_ = false;
+    std::vector<std::thread> threads_;
+};
+
 inline std::string lower(std::string text) {
     for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return text;
@@ -47,8 +111,13 @@ public:
         : state_(state), metrics_(std::move(metrics)), assets_(std::move(assets)), options_(std::move(options)) {
         // Each open /events stream holds a worker: room for them and for ordinary requests.
         const std::size_t workers = options_.max_live_streams + 4;
-        server_.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
-        server_.set_payload_max_length(4096);  // nothing here takes a body
+        server_.new_task_queue = [this, workers] {
+            std::lock_guard<std::mutex> lock(pool_mutex_);
+            pool_ = new BoundedPool(workers, 4 * workers);  // owned by the server, which deletes it
+            return pool_;
+        };
+        server_.set_payload_max_length(4096);  // nothing here takes a body (refused before reading one)
+        server_.set_keep_alive_timeout(2);
         server_.set_default_headers({
             // Received content is only ever set as text, and the page runs only its own script.
             {"Content-Security-Policy",
@@ -57,18 +126,45 @@ public:
             {"X-Content-Type-Options", "nosniff"},
             {"Referrer-Policy", "no-referrer"},
             {"X-Frame-Options", "DENY"},
+            {"Cross-Origin-Resource-Policy", "same-origin"},
+            {"Cross-Origin-Opener-Policy", "same-origin"},
             {"Cache-Control", "no-store"},
         });
         server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-            if (host_allowed(req.get_header_value("Host"))) return httplib::Server::HandlerResponse::Unhandled;
-            res.status = 403;
-            res.set_content("this dashboard answers only to its own address (see --allow-host)\n", "text/plain");
-            return httplib::Server::HandlerResponse::Handled;
+            const auto refuse = [&res](int status, const char* why) {
+                res.status = status;
+                res.set_header("Connection", "close");
+                res.set_content(why, "text/plain");
+                return httplib::Server::HandlerResponse::Handled;
+            };
+            // DNS rebinding: a page elsewhere whose name resolves to this address.
+            if (!host_allowed(req.get_header_value("Host"))) {
+                return refuse(403, "this dashboard answers only to its own address (see --allow-host)\n");
+            }
+            // Read-only: refused here, a request's body is never read (httplib would read any size).
+            if (req.method != "GET" && req.method != "HEAD") {
+                res.set_header("Allow", "GET, HEAD");
+                return refuse(405, "only GET and HEAD here\n");
+            }
+            if (req.has_header("Transfer-Encoding") ||
+                (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0")) {
+                return refuse(400, "a request here has no body\n");
+            }
+            // Another site's page in the operator's browser may send requests here (holding the live
+            // streams, asking for state): only the page itself, typed addresses, and scrapers.
+            if (!same_site(req)) return refuse(403, "requests from other sites are refused\n");
+            return httplib::Server::HandlerResponse::Unhandled;
         });
         route();
     }
 
-    ~Web() { stop(); }
+    /// A server that would not stop (see stop()) ends the process: its threads still use this.
+    ~Web() {
+        if (!stop()) {
+            std::cerr << "secure_dashboard: HTTP connections still open at exit\n";
+            std::_Exit(1);
+        }
+    }
     Web(const Web&) = delete;
     Web& operator=(const Web&) = delete;
 
@@ -92,20 +188,46 @@ public:
             allowed_.insert(lower(name));
             allowed_.insert(lower(name) + suffix);
         }
-        thread_ = std::thread([this] { server_.listen_after_bind(); });
+        if (port == 80) {  // browsers leave the default port out of Host
+            for (const std::string& name : {display_host(), std::string("localhost"), std::string("127.0.0.1"),
+                                           std::string("[::1]")}) {
+                allowed_.insert(lower(name));
+            }
+        }
+        thread_ = std::thread([this] {
+            server_.listen_after_bind();
+            {
+                std::lock_guard<std::mutex> pool_lock(pool_mutex_);
+                pool_ = nullptr;  // deleted by the server as it returned
+            }
+            std::lock_guard<std::mutex> lock(pause_mutex_);
+            listening_done_ = true;
+            pause_.notify_all();
+        });
+        // httplib's stop() does nothing before the server runs: wait for that (or for its end).
+        std::unique_lock<std::mutex> lock(pause_mutex_);
+        while (!server_.is_running() && !listening_done_) pause_.wait_for(lock, std::chrono::milliseconds(1));
         return "http://" + display_host() + suffix + "/";
     }
 
-    /// Ends the open streams and the server, waiting for its threads.
-    void stop() {
-        if (stopping_.exchange(true)) return;
+    /// Ends the open streams and the server, and waits for its threads: false when they have not
+    /// ended within 5 s (a client trickling a request byte by byte holds its worker; httplib
+    /// cannot cut it off), so this object must outlive the process (std::_Exit).
+    bool stop() {
+        if (stopping_.exchange(true)) return stopped_;
         state_.wake_all();
         {
-            std::lock_guard<std::mutex> lock(pause_mutex_);
+            std::lock_guard<std::mutex> lock(pool_mutex_);
+            if (pool_ != nullptr) pool_->stop_accepting();
         }
-        pause_.notify_all();
         server_.stop();
-        if (thread_.joinable()) thread_.join();
+        std::unique_lock<std::mutex> lock(pause_mutex_);
+        pause_.notify_all();
+        if (!thread_.joinable()) return stopped_ = true;
+        if (!pause_.wait_for(lock, std::chrono::seconds(5), [this] { return listening_done_; })) return stopped_ = false;
+        lock.unlock();
+        thread_.join();
+        return stopped_ = true;
     }
 
 private:
@@ -113,7 +235,20 @@ private:
         return options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;
     }
 
-    bool host_allowed(const std::string& host) const { return allowed_.count(lower(host)) > 0; }
+    bool host_allowed(const std::string& host) const { return !host.empty() && allowed_.count(lower(host)) > 0; }
+
+    // Fetch metadata and Origin, where the browser sends them: same origin, or typed/bookmarked
+    // (Sec-Fetch-Site: none); a link from elsewhere may open the page itself, nothing more.
+    // Clients that send neither (curl, Prometheus) are not browsers carrying another site's intent.
+    bool same_site(const httplib::Request& req) const {
+        const std::string site = req.get_header_value("Sec-Fetch-Site");
+        if (!site.empty() && site != "same-origin" && site != "none") {
+            const bool navigation = req.path == "/" && req.get_header_value("Sec-Fetch-Mode") == "navigate";
+            if (!navigation) return false;
+        }
+        const std::string origin = req.get_header_value("Origin");
+        return origin.empty() || (origin.rfind("http://", 0) == 0 && host_allowed(origin.substr(7)));
+    }
 
     void route() {
         for (const Asset& asset : assets_) {
@@ -153,6 +288,8 @@ private:
             "text/event-stream",
             [this, cursor = std::uint64_t{0}, last_stats = std::string(), last_write = std::chrono::steady_clock::time_point()](
                 std::size_t, httplib::DataSink& sink) mutable {
+              // httplib calls this outside its own exception handling: an exception would end the process.
+              try {
                 while (!stopping_) {
                     nlohmann::json update = state_.snapshot(cursor);
                     const std::uint64_t seq = update["seq"].get<std::uint64_t>();
@@ -177,6 +314,9 @@ private:
                 }
                 sink.done();
                 return true;
+              } catch (const std::exception&) {
+                return false;  // e.g. bad_alloc: this stream ends, the page reconnects
+              }
             },
             [this](bool) { live_.fetch_sub(1); });
     }
@@ -194,6 +334,10 @@ private:
     httplib::Server server_;
     std::thread thread_;
     std::atomic<bool> stopping_{false};
+    bool stopped_ = false;
+    bool listening_done_ = false;  // guarded by pause_mutex_
+    std::mutex pool_mutex_;
+    BoundedPool* pool_ = nullptr;  // owned by server_
     std::atomic<std::size_t> live_{0};
     std::mutex pause_mutex_;
     std::condition_variable pause_;

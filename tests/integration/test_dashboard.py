@@ -695,5 +695,141 @@ class LiveDashboard(unittest.TestCase):
         self.wait_page(lambda s: s["live"] == "0", 'body[data-live="0"] once the server is gone')
 
 
+def raw_exchange(port, request, read_until=b"\r\n"):
+    """Sends `request` bytes over a fresh socket; the first response line (bytes, may be empty)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(request)
+        answer = b""
+        while read_until not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        return answer.split(b"\r\n", 1)[0]
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+class HttpDefences(unittest.TestCase):
+    """The HTTP side against clients that are not the page: bodies, other sites, crowds of idle
+    connections, a client that never finishes its request, and SIGTERM at any moment. No browser;
+    a broker for the certificates and the session."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.broker = Broker()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.broker.close()
+
+    def start(self, *extra):
+        args = [program("secure_dashboard")] + self.broker.tls_flags("monitor") + \
+            self.broker.key_flags("device-1") + ["-t", "devices/#", "--http", "127.0.0.1:0", "-d"] + list(extra)
+        d = DashboardProcess(args)
+        self.addCleanup(d.kill)
+        d.wait(lambda: len(d.out) >= 1, "printed its URL line")
+        d.port = int(URL_LINE.match(d.out[0]).group(1))
+        return d
+
+    def test_sigterm_at_any_moment_of_startup_ends_it(self):
+        # httplib's stop() did nothing before its server ran: a SIGTERM just after the URL line
+        # (before the session connected) left the program waiting for its listening thread forever.
+        for attempt in range(6):
+            with self.subTest(attempt=attempt):
+                d = self.start()
+                self.assertEqual(d.stop(), 0, d.stderr_tail())
+        d = DashboardProcess([program("secure_dashboard")] + self.broker.tls_flags("monitor") +
+                             self.broker.key_flags("device-1") + ["-t", "devices/#", "--http", "127.0.0.1:0"])
+        self.addCleanup(d.kill)
+        self.assertIn(d.stop(), (0, -signal.SIGTERM))  # before or after its handler is in place: it ends
+
+    def test_a_request_body_is_refused_unread(self):
+        d = self.start()
+        host = b"Host: 127.0.0.1:%d\r\n" % d.port
+        # httplib would read a body of any length into memory before routing.
+        self.assertEqual(raw_exchange(d.port, b"POST /api/state HTTP/1.1\r\n" + host +
+                                      b"Transfer-Encoding: chunked\r\n\r\n" + b"1000\r\n" + b"x" * 4096),
+                         b"HTTP/1.1 405 Method Not Allowed")
+        self.assertEqual(raw_exchange(d.port, b"PUT / HTTP/1.1\r\n" + host + b"\r\n"),
+                         b"HTTP/1.1 405 Method Not Allowed")
+        self.assertEqual(raw_exchange(d.port, b"GET /api/state HTTP/1.1\r\n" + host +
+                                      b"Content-Length: 100000000\r\n\r\n"), b"HTTP/1.1 400 Bad Request")
+        self.assertEqual(raw_exchange(d.port, b"GET /api/state HTTP/1.1\r\n" + host + b"\r\n"), b"HTTP/1.1 200 OK")
+
+    def test_requests_from_other_sites_are_refused(self):
+        d = self.start()
+        host = b"Host: 127.0.0.1:%d\r\n" % d.port
+        cases = [
+            (b"/events", b"Sec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\n", b"403"),
+            (b"/api/state", b"Sec-Fetch-Site: same-site\r\nSec-Fetch-Mode: cors\r\n", b"403"),
+            (b"/api/state", b"Origin: http://evil.example\r\n", b"403"),
+            (b"/api/state", b"Origin: null\r\n", b"403"),
+            (b"/", b"Sec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\n", b"403"),
+            # A link from elsewhere may open the page; the page's own requests are same-origin.
+            (b"/", b"Sec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: navigate\r\n", b"200"),
+            (b"/api/state", b"Sec-Fetch-Site: same-origin\r\nOrigin: http://127.0.0.1:%d\r\n" % d.port, b"200"),
+            (b"/metrics", b"Sec-Fetch-Site: none\r\n", b"200"),
+            (b"/metrics", b"", b"200"),  # a scraper
+        ]
+        for path, headers, status in cases:
+            with self.subTest(path=path, headers=headers):
+                line = raw_exchange(d.port, b"GET " + path + b" HTTP/1.1\r\n" + host + headers + b"\r\n")
+                self.assertEqual(line.split(b" ")[1], status, line)
+
+    def test_a_crowd_of_idle_connections_holds_a_bounded_number_of_descriptors(self):
+        import socket
+        d = self.start()
+        base = open_fds(d.proc.pid)
+        socks = []
+        try:
+            for _ in range(200):  # without waiting: beyond the listen backlog a connect would wait
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                sock.connect_ex(("127.0.0.1", d.port))
+                socks.append(sock)
+            # 12 workers and 48 queued connections at most; the rest wait in the kernel's backlog.
+            # (Unbounded, all 200 were accepted at once.) A few looks while the workers turn over.
+            most = 0
+            for _ in range(6):
+                time.sleep(0.5)
+                most = max(most, open_fds(d.proc.pid) - base)
+            self.assertGreater(most, 0)
+            self.assertLessEqual(most, 12 + 48 + 2)
+        finally:
+            for sock in socks:
+                sock.close()
+        status, _, _ = http_request(d.port, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertEqual(d.stop(), 0, d.stderr_tail())
+
+    def test_a_client_that_never_finishes_its_request_does_not_keep_it_from_ending(self):
+        import socket
+        d = self.start()
+        sock = socket.create_connection(("127.0.0.1", d.port), timeout=TIMEOUT)
+        self.addCleanup(sock.close)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % d.port)
+        stop = threading.Event()
+
+        def trickle():  # one header byte a second, well inside httplib's 5 s read timeout
+            for _ in range(int(TIMEOUT * 3)):
+                if stop.wait(1):
+                    return
+                try:
+                    sock.sendall(b"X")
+                except OSError:
+                    return
+        t = threading.Thread(target=trickle, daemon=True)
+        t.start()
+        self.addCleanup(t.join)
+        self.addCleanup(stop.set)
+        time.sleep(2)  # the request is being read by a worker (not a result: only the path taken)
+        self.assertEqual(d.stop(), 0, d.stderr_tail())
+        self.assertIn("HTTP connections still open at exit", d.stderr_tail())
+
+
 if __name__ == "__main__":
     main()
