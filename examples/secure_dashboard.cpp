@@ -9,8 +9,9 @@
 //
 // Serves / (the page, updated live by Server-Sent Events from /events), /api/state (its data as
 // JSON) and /metrics (Prometheus). Prints "secure_dashboard: serving URL" once listening. Exit
-// status: 0 on SIGINT/SIGTERM, 2 bad usage, 3 bad configuration (an --http address it cannot
-// listen on included). A broker it cannot reach is retried, the reason shown on the page.
+// status: 0 on SIGINT/SIGTERM, 1 when its HTTP server stopped by itself (accept() failed), 2 bad
+// usage, 3 bad configuration (an --http address it cannot listen on included). A broker it cannot
+// reach is retried, the reason shown on the page.
 #include "common/cli.hpp"
 #include "dashboard/assets.hpp"
 #include "dashboard/state.hpp"
@@ -169,6 +170,8 @@ int main(int argc, char** argv) {
             throw cli::UsageError("-C, -W, -v, -F and --kill-in-handler are secure_subscriber's, not the dashboard's");
         }
         if (!loopback(flags.web.host)) {
+            // Browsers send Fetch Metadata (Sec-Fetch-Site) only to loopback or HTTPS: on a plain-HTTP
+            // network address, other sites' no-cors GETs are told apart by Origin only, when sent.
             std::cerr << "secure_dashboard: warning: serving on " << flags.web.host
                       << ", beyond loopback, with no login and no TLS: anyone who can reach it sees what arrives\n";
         }
@@ -204,13 +207,17 @@ int main(int argc, char** argv) {
         }
         std::cout << "secure_dashboard: serving " << url << std::endl;
         if (connect_until_interrupted(session, state)) {
-            while (!interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            while (!interrupted && !web.failed()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
         const bool web_stopped = web.stop();
         session.disconnect();
         const securemqtt::SessionStats st = session.stats();
         std::cerr << "secure_dashboard: " + std::to_string(st.verified) + " verified, " + std::to_string(st.rejected) +
                          " rejected\n";
+        if (web.failed()) {
+            std::cerr << "secure_dashboard: the HTTP server stopped accepting connections (out of descriptors?)\n";
+            return 1;
+        }
         if (!web_stopped) {
             // An HTTP client still holds a worker (see Web::stop): the session is closed cleanly,
             // and the process ends without waiting for that client.

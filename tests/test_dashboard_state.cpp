@@ -41,10 +41,19 @@ TEST_CASE("dashboard: hidden characters are shown as escapes, markup stays as it
     CHECK(visible("devices/d1/\u202Epmet") == "devices/d1/\\u{202E}pmet");  // right-to-left override
     CHECK(visible("zero\u200Bwidth\uFEFF") == "zero\\u{200B}width\\u{FEFF}");
     CHECK(visible("\u2028\u2066\u0085") == "\\u{2028}\\u{2066}\\u{85}");
+    CHECK(visible("\u061C\u00AD\u3164\uFE0F\U000E0041") == "\\u{061C}\\u{AD}\\u{3164}\\u{FE0F}\\u{E0041}");
     CHECK(visible("caf\u00e9 \u6e29\u5ea6 \U0001F321") == "caf\u00e9 \u6e29\u5ea6 \U0001F321");  // ordinary text unchanged
+    CHECK(visible("C:\\path") == "C:\\path");  // payload text keeps its backslashes
 }
 
-TEST_CASE("dashboard: a string that is not UTF-8 is shown as \\x escapes, cut to its limit", "[dashboard]") {
+TEST_CASE("dashboard: in a topic a backslash is escaped, so an escape cannot be typed", "[dashboard]") {
+    // A topic spelling "\u{202E}" literally must not look like one holding U+202E.
+    CHECK(dashboard::printable("devices/d1/\\u{202E}x", 100) == "devices/d1/\\\\u{202E}x");
+    CHECK(dashboard::printable("devices/d1/\u202Ex", 100) == "devices/d1/\\u{202E}x");
+    CHECK(dashboard::printable(std::string("a\\\xff", 3), 100) == "a\\x5c\\xff");
+}
+
+TEST_CASE("dashboard: a string that is not UTF-8 is shown as hex escapes, cut to its limit", "[dashboard]") {
     CHECK(dashboard::printable(std::string("ok\xff\xfe", 4), 100) == "ok\\xff\\xfe");
     CHECK(dashboard::printable("abcdef", 3) == "abc");
     // Cut on a character boundary: the 3-byte character does not fit in 4 bytes after "ab".
@@ -74,7 +83,7 @@ TEST_CASE("dashboard: readings are numbers, or the first numeric member of a sma
     CHECK_FALSE(reading_of(large));  // above 1024 bytes: not parsed
 }
 
-TEST_CASE("dashboard: a payload that is not UTF-8 is hex; values are cut and marked", "[dashboard]") {
+TEST_CASE("dashboard: a payload that is not UTF-8 is hex, and values are cut and marked", "[dashboard]") {
     dashboard::Limits limits;
     limits.value_bytes = 8;
     dashboard::State state(limits);

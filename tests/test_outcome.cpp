@@ -14,7 +14,7 @@
 
 using namespace securemqtt;
 
-TEST_CASE("a completion completes once; waiters and callbacks see that outcome", "[outcome]") {
+TEST_CASE("a completion completes once: waiters and callbacks see that outcome", "[outcome]") {
     auto [completion, state] = detail::CompletionAccess::make();
     CHECK_FALSE(completion.done());
     CHECK_FALSE(completion.wait_for(std::chrono::milliseconds(1)).has_value());
@@ -125,7 +125,7 @@ TEST_CASE("wait_for for ever waits", "[outcome]") {
     CHECK(o->reason == ReasonCode::not_authorized);
 }
 
-TEST_CASE("a wait decades long sleeps; it does not spin", "[outcome]") {
+TEST_CASE("a wait decades long sleeps, it does not spin", "[outcome]") {
     // seconds(INT32_MAX) ends ~68 years ahead: past a 32-bit time_t, where libstdc++'s wait would
     // return at once, over and over. The waiting thread's CPU time tells a sleep from a spin.
     auto [completion, state] = detail::CompletionAccess::make();

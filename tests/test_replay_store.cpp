@@ -289,7 +289,7 @@ TEST_CASE("a store file that cannot be used is a ConfigError naming it", "[repla
     }
 }
 
-TEST_CASE("a verifier confirms through its guard's store; without one confirm is free", "[replay_store]") {
+TEST_CASE("a verifier confirms through its guard's store, and without one confirm is free", "[replay_store]") {
     TempDir dir;
     const std::string file = dir.file("replay.db");
     auto keyring = std::make_shared<Keyring>();
@@ -319,7 +319,7 @@ TEST_CASE("a verifier confirms through its guard's store; without one confirm is
     CHECK(memory.replay_guard().store() == nullptr);
 }
 
-TEST_CASE("what was confirmed survives SIGKILL; a record the killed process left unfinished is not taken", "[replay_store]") {
+TEST_CASE("what was confirmed survives SIGKILL, and a record the killed process left unfinished is not taken", "[replay_store]") {
     TempDir dir;
     const std::string file = dir.file("replay.db");
     const auto confirm_100 = [&] {

@@ -67,11 +67,22 @@ inline std::string_view utf8_prefix(std::string_view text, std::size_t limit) {
     return text.substr(0, end);
 }
 
+/// Characters that show nothing, or reorder or disguise what follows.
+inline bool hidden_character(std::uint32_t cp) {
+    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0xAD || cp == 0x34F || cp == 0x61C ||
+           cp == 0x115F || cp == 0x1160 || cp == 0x180E || (cp >= 0x200B && cp <= 0x200F) ||
+           (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x206F) || cp == 0x3164 ||
+           (cp >= 0xFE00 && cp <= 0xFE0F) || cp == 0xFEFF || cp == 0xFFA0 || (cp >= 0xFFF9 && cp <= 0xFFFB) ||
+           (cp >= 0xE0000 && cp <= 0xE0FFF);  // tags and variation selectors supplement
+}
+
 /// Well-formed UTF-8 `text` with the characters that would hide or disguise what is shown made
 /// visible as \u{XXXX} (\n and \t for those two): controls, and the invisible or reordering
-/// format characters (zero-width, bidirectional overrides, line separators, byte order mark).
-/// A topic "devices/d1/\u{202E}pmet" must not look like another device's topic.
-inline std::string visible(std::string_view text) {
+/// format characters (zero-width, bidirectional overrides and marks, fillers, line separators,
+/// variation selectors, tags, byte order mark). A topic "devices/d1/\u{202E}pmet" must not look
+/// like another device's topic. With `escape_backslash` a backslash is shown as \\, so that an
+/// escape cannot be faked by typing one (topics; payload text keeps its backslashes as they are).
+inline std::string visible(std::string_view text, bool escape_backslash = false) {
     std::string out;
     out.reserve(text.size());
     for (std::size_t i = 0; i < text.size();) {
@@ -81,9 +92,9 @@ inline std::string visible(std::string_view text) {
         for (std::size_t k = 1; k < length && i + k < text.size(); ++k) {
             cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3Fu);
         }
-        const bool hidden = cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || (cp >= 0x200B && cp <= 0x200F) ||
-                            (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF;
-        if (!hidden) {
+        if (cp == '\\' && escape_backslash) {
+            out += "\\\\";
+        } else if (!hidden_character(cp)) {
             out.append(text.substr(i, length));
         } else if (cp == '\n') {
             out += "\\n";
@@ -92,7 +103,8 @@ inline std::string visible(std::string_view text) {
         } else {
             static const char digits[] = "0123456789ABCDEF";
             out += "\\u{";
-            for (int shift = cp > 0xFF ? 12 : 4; shift >= 0; shift -= 4) out += digits[(cp >> shift) & 15];
+            const int top = cp > 0xFFFFF ? 20 : cp > 0xFFFF ? 16 : cp > 0xFF ? 12 : 4;
+            for (int shift = top; shift >= 0; shift -= 4) out += digits[(cp >> shift) & 15];
             out += '}';
         }
         i += length;
@@ -100,15 +112,15 @@ inline std::string visible(std::string_view text) {
     return out;
 }
 
-/// A string fit for JSON and for showing: when UTF-8, its first `limit` bytes with hidden
-/// characters made visible; else its bytes as \xNN escapes (a topic from a broker should always
-/// be UTF-8; if one is not, it is shown, not dropped and not trusted).
+/// A name (topic, key id) fit for JSON and for showing: when UTF-8, its first `limit` bytes with
+/// hidden characters and backslashes escaped; else its bytes as \xNN escapes (a topic from a
+/// broker should always be UTF-8; if one is not, it is shown, not dropped and not trusted).
 inline std::string printable(std::string_view text, std::size_t limit) {
-    if (securemqtt::is_well_formed_utf8(text)) return visible(utf8_prefix(text, limit));
+    if (securemqtt::is_well_formed_utf8(text)) return visible(utf8_prefix(text, limit), true);
     std::string out;
     for (const char byte : text.substr(0, limit)) {
         const auto c = static_cast<unsigned char>(byte);
-        if (c >= 0x20 && c < 0x7F) {
+        if (c >= 0x20 && c < 0x7F && c != '\\') {
             out += static_cast<char>(c);
         } else {
             out += "\\x" + to_hex(std::string_view(reinterpret_cast<const char*>(&c), 1));

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <deque>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -99,6 +100,17 @@ private:
     std::vector<std::thread> threads_;
 };
 
+// What httplib owns (and deletes): a view of the Web's own pool, which outlives its listening thread.
+class PoolView : public httplib::TaskQueue {
+public:
+    explicit PoolView(BoundedPool& pool) : pool_(pool) {}
+    void enqueue(std::function<void()> fn) override { pool_.enqueue(std::move(fn)); }
+    void shutdown() override { pool_.shutdown(); }
+
+private:
+    BoundedPool& pool_;
+};
+
 inline std::string lower(std::string text) {
     for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return text;
@@ -110,14 +122,11 @@ public:
         WebOptions options)
         : state_(state), metrics_(std::move(metrics)), assets_(std::move(assets)), options_(std::move(options)) {
         // Each open /events stream holds a worker: room for them and for ordinary requests.
-        const std::size_t workers = options_.max_live_streams + 4;
-        server_.new_task_queue = [this, workers] {
-            std::lock_guard<std::mutex> lock(pool_mutex_);
-            pool_ = new BoundedPool(workers, 4 * workers);  // owned by the server, which deletes it
-            return pool_;
-        };
+        server_.new_task_queue = [this] { return new PoolView(*pool_); };  // made in start()
         server_.set_payload_max_length(4096);  // nothing here takes a body (refused before reading one)
-        server_.set_keep_alive_timeout(2);
+        // One request per connection: httplib keeps a connection open after a refusal whatever the
+        // handler says, and would read a refused request's body as the next request.
+        server_.set_keep_alive_max_count(1);
         server_.set_default_headers({
             // Received content is only ever set as text, and the page runs only its own script.
             {"Content-Security-Policy",
@@ -194,13 +203,13 @@ public:
                 allowed_.insert(lower(name));
             }
         }
+        // Each open /events stream holds a worker: room for them and for ordinary requests.
+        const std::size_t workers = options_.max_live_streams + 4;
+        pool_ = std::make_unique<BoundedPool>(workers, 4 * workers);  // std::system_error: no threads
         thread_ = std::thread([this] {
-            server_.listen_after_bind();
-            {
-                std::lock_guard<std::mutex> pool_lock(pool_mutex_);
-                pool_ = nullptr;  // deleted by the server as it returned
-            }
+            const bool ended_well = server_.listen_after_bind() || stopping_;
             std::lock_guard<std::mutex> lock(pause_mutex_);
+            failed_ = !ended_well;  // accept() failed (e.g. out of descriptors): nothing is served any more
             listening_done_ = true;
             pause_.notify_all();
         });
@@ -216,10 +225,7 @@ public:
     bool stop() {
         if (stopping_.exchange(true)) return stopped_;
         state_.wake_all();
-        {
-            std::lock_guard<std::mutex> lock(pool_mutex_);
-            if (pool_ != nullptr) pool_->stop_accepting();
-        }
+        if (pool_) pool_->stop_accepting();
         server_.stop();
         std::unique_lock<std::mutex> lock(pause_mutex_);
         pause_.notify_all();
@@ -228,6 +234,12 @@ public:
         lock.unlock();
         thread_.join();
         return stopped_ = true;
+    }
+
+    /// True when the server ended by itself (accept() failed): the program should end too.
+    bool failed() const {
+        std::lock_guard<std::mutex> lock(pause_mutex_);
+        return failed_;
     }
 
 private:
@@ -336,10 +348,10 @@ private:
     std::atomic<bool> stopping_{false};
     bool stopped_ = false;
     bool listening_done_ = false;  // guarded by pause_mutex_
-    std::mutex pool_mutex_;
-    BoundedPool* pool_ = nullptr;  // owned by server_
+    bool failed_ = false;          // guarded by pause_mutex_
+    std::unique_ptr<BoundedPool> pool_;  // made by start(); httplib's task queue is a view of it
     std::atomic<std::size_t> live_{0};
-    std::mutex pause_mutex_;
+    mutable std::mutex pause_mutex_;
     std::condition_variable pause_;
 };
 
