@@ -194,23 +194,20 @@ class Subscriber:
         return self.proc.returncode, out, self.early_err + err
 
 
-class LiveSubscriber:
-    """secure_subscriber (-v -q 1 -d, the monitor identity, device-1's key) in the background,
-    its output read as it comes. Waits for counts of lines; the guard only ends a hang."""
+class BackgroundProgram:
+    """A program running in the background, its stdout and stderr lines read as they come.
+    Waits for conditions on them; the guard only ends a hang."""
 
-    def __init__(self, broker, filters, extra=(), keys=("device-1",)):
-        args = [program("secure_subscriber"), "-v", "-q", "1"] + broker.tls_flags("monitor") + \
-            broker.key_flags(*keys) + list(extra) + ["-d"]
-        for f in filters:
-            args += ["-t", f]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def __init__(self, args):
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     errors="replace")
+        self.name = os.path.basename(args[0])
         self.out, self.err = [], []
         self.cv = threading.Condition()
         self.readers = [threading.Thread(target=self._read, args=(s, l), daemon=True)
                         for s, l in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
         for r in self.readers:
             r.start()
-        self.wait(lambda: any("connected to" in l for l in self.err), "connected")
 
     def _read(self, stream, lines):
         for line in stream:
@@ -230,27 +227,30 @@ class LiveSubscriber:
                     break
                 self.cv.wait(0.5)
             if not condition():
-                raise AssertionError("subscriber never got %s; stderr:\n%s" % (what, "\n".join(self.err[-20:])))
+                raise AssertionError("%s never got %s (exit status %s); stdout ended with:\n%s\nstderr:\n%s" % (
+                    self.name, what, self.proc.poll(), "\n".join(self.out[-5:]), "\n".join(self.err[-20:])))
 
-    def rejected(self):
+    def stderr_tail(self, lines=20):
         with self.cv:
-            return [l for l in self.err if l.startswith("rejected:")]
+            return "\n".join(self.err[-lines:])
 
     def ended(self):
         """Waits for the program to end by itself (e.g. --kill-in-handler); its return code."""
         self.proc.wait(timeout=TIMEOUT)
         for r in self.readers:
-            r.join()
+            r.join(timeout=TIMEOUT)
         return self.proc.returncode
 
     def kill(self):
-        self.proc.kill()
+        if self.proc.poll() is None:
+            self.proc.kill()
         return self.ended()
 
     def stop(self):
         """SIGTERM, then its return code; a program still running TIMEOUT s later is a hang:
         fails with the stacks of its threads and the end of its log."""
-        self.proc.terminate()
+        if self.proc.poll() is None:
+            self.proc.terminate()
         try:
             self.proc.wait(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -258,8 +258,25 @@ class LiveSubscriber:
             self.proc.kill()
             self.ended()
             raise AssertionError("%s did not end within %s s of SIGTERM; stderr ended with:\n%s\nits threads:\n%s" % (
-                os.path.basename(self.proc.args[0]), TIMEOUT, "\n".join(self.err[-20:]), stacks)) from None
+                self.name, TIMEOUT, self.stderr_tail(), stacks)) from None
         return self.ended()
+
+
+class LiveSubscriber(BackgroundProgram):
+    """secure_subscriber (-v -q 1 -d, the monitor identity, device-1's key) in the background,
+    its output read as it comes. Waits for counts of lines; the guard only ends a hang."""
+
+    def __init__(self, broker, filters, extra=(), keys=("device-1",)):
+        args = [program("secure_subscriber"), "-v", "-q", "1"] + broker.tls_flags("monitor") + \
+            broker.key_flags(*keys) + list(extra) + ["-d"]
+        for f in filters:
+            args += ["-t", f]
+        super().__init__(args)
+        self.wait(lambda: any("connected to" in l for l in self.err), "connected")
+
+    def rejected(self):
+        with self.cv:
+            return [l for l in self.err if l.startswith("rejected:")]
 
 
 def thread_stacks(pid):

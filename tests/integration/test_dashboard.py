@@ -19,14 +19,13 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
 import unittest
 import urllib.request
 
-from harness import SLOWDOWN, TIMEOUT, Broker, main, program, sm, thread_stacks
+from harness import SLOWDOWN, TIMEOUT, BackgroundProgram, Broker, main, program, sm
 from harness import run as run_program
 
 CHROMIUM = "/usr/bin/chromium"
@@ -146,66 +145,6 @@ def csp_directive(policy, name):
     return None
 
 
-class DashboardProcess:
-    """secure_dashboard in the background; its stdout and stderr read as they come."""
-
-    def __init__(self, args):
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     errors="replace")
-        self.out, self.err = [], []
-        self.cv = threading.Condition()
-        self.readers = [threading.Thread(target=self._read, args=(s, l), daemon=True)
-                        for s, l in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
-        for r in self.readers:
-            r.start()
-
-    def _read(self, stream, lines):
-        for line in stream:
-            with self.cv:
-                lines.append(line.rstrip("\n"))
-                self.cv.notify_all()
-        with self.cv:
-            self.cv.notify_all()
-
-    def wait(self, condition, what, timeout=TIMEOUT):
-        deadline = time.monotonic() + timeout
-        with self.cv:
-            while not condition():
-                if self.proc.poll() is not None and not any(r.is_alive() for r in self.readers):
-                    break
-                if time.monotonic() > deadline:
-                    break
-                self.cv.wait(0.5)
-            if not condition():
-                raise AssertionError("secure_dashboard never %s (exit status %s); stdout:\n%s\nstderr:\n%s" % (
-                    what, self.proc.poll(), "\n".join(self.out[-5:]), "\n".join(self.err[-20:])))
-
-    def stderr_tail(self):
-        with self.cv:
-            return "\n".join(self.err[-20:])
-
-    def stop(self):
-        """SIGTERM; its return code. Still running TIMEOUT s later is a hang (killed, reported)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            stacks = thread_stacks(self.proc.pid)
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("secure_dashboard did not end within %s s of SIGTERM; stderr:\n%s\nthreads:\n%s"
-                                 % (TIMEOUT, self.stderr_tail(), stacks)) from None
-        for r in self.readers:
-            r.join(timeout=TIMEOUT)
-        return self.proc.returncode
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-
-
 class LiveDashboard(unittest.TestCase):
     """One broker, one dashboard and one browser page for the class; the steps run in the order
     of their names (step_01 ... step_11), each building on the state the previous ones left (the
@@ -231,7 +170,7 @@ class LiveDashboard(unittest.TestCase):
             args = [program("secure_dashboard")] + cls.broker.tls_flags("monitor") + \
                 cls.broker.key_flags("device-1") + ["-t", "devices/#", "-q", "1", "--http", "127.0.0.1:0",
                                                     "--allow-host", "dashboard.test", "-d"]
-            cls.dashboard = DashboardProcess(args)
+            cls.dashboard = BackgroundProgram(args)
             cls.dashboard.wait(lambda: len(cls.dashboard.out) >= 1, "printed its URL line")
             m = URL_LINE.match(cls.dashboard.out[0])
             if not m:
@@ -749,7 +688,7 @@ class HttpDefences(unittest.TestCase):
     def start(self, *extra):
         args = [program("secure_dashboard")] + self.broker.tls_flags("monitor") + \
             self.broker.key_flags("device-1") + ["-t", "devices/#", "--http", "127.0.0.1:0", "-d"] + list(extra)
-        d = DashboardProcess(args)
+        d = BackgroundProgram(args)
         self.addCleanup(d.kill)
         d.wait(lambda: len(d.out) >= 1, "printed its URL line")
         d.port = int(URL_LINE.match(d.out[0]).group(1))
@@ -762,7 +701,7 @@ class HttpDefences(unittest.TestCase):
             with self.subTest(attempt=attempt):
                 d = self.start()
                 self.assertEqual(d.stop(), 0, d.stderr_tail())
-        d = DashboardProcess([program("secure_dashboard")] + self.broker.tls_flags("monitor") +
+        d = BackgroundProgram([program("secure_dashboard")] + self.broker.tls_flags("monitor") +
                              self.broker.key_flags("device-1") + ["-t", "devices/#", "--http", "127.0.0.1:0"])
         self.addCleanup(d.kill)
         self.assertIn(d.stop(), (0, -signal.SIGTERM))  # before or after its handler is in place: it ends
