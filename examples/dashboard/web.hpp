@@ -121,7 +121,6 @@ public:
     Web(State& state, std::function<securemqtt::SessionMetrics()> metrics, std::vector<Asset> assets,
         WebOptions options)
         : state_(state), metrics_(std::move(metrics)), assets_(std::move(assets)), options_(std::move(options)) {
-        // Each open /events stream holds a worker: room for them and for ordinary requests.
         server_.new_task_queue = [this] { return new PoolView(*pool_); };  // made in start()
         server_.set_payload_max_length(4096);  // nothing here takes a body (refused before reading one)
         // One request per connection: httplib keeps a connection open after a refusal whatever the
@@ -263,12 +262,9 @@ private:
     }
 
     void route() {
-        for (const Asset& asset : assets_) {
-            const std::string path = asset.path;
-            server_.Get(path, [this, path](const httplib::Request&, httplib::Response& res) {
-                for (const Asset& a : assets_) {
-                    if (a.path == path) res.set_content(a.body, a.content_type);
-                }
+        for (const Asset& asset : assets_) {  // assets_ is const: the references stay valid
+            server_.Get(asset.path, [&asset](const httplib::Request&, httplib::Response& res) {
+                res.set_content(asset.body, asset.content_type);
             });
         }
         // Browsers ask for it on their own; "nothing" keeps their console free of a 404.
